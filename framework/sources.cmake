@@ -1,0 +1,11 @@
+# framework/: tensor, device, memory, status, rng, logging.
+set(SIEVE_FRAMEWORK_SOURCES
+  framework/device.cc
+  framework/logging.cc
+  framework/memory.cc
+  framework/status.cc
+  framework/tensor.cc
+)
+set(SIEVE_FRAMEWORK_CUDA_SOURCES
+  framework/memory_cuda.cc
+)

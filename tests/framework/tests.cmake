@@ -1,0 +1,4 @@
+list(APPEND SIEVE_TEST_SOURCES
+  framework/status_test.cc
+  framework/tensor_test.cc
+)
