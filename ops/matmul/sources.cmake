@@ -1,9 +1,6 @@
-set(SIEVE_MATMUL_SOURCES
+list(APPEND SIEVE_OPS_SOURCES
   ops/matmul/matmul.cc
   ops/matmul/matmul_cpu.cc
   ops/matmul/matmul_ref.cc
   ops/matmul/pattern.cc
-)
-set(SIEVE_MATMUL_CUDA_SOURCES
-  ops/matmul/matmul_cuda.cu
 )

@@ -1,2 +1,6 @@
 include(${CMAKE_CURRENT_LIST_DIR}/matmul/tests.cmake)
-include(${CMAKE_CURRENT_LIST_DIR}/kernels/tests.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/matmul/cuda_tests.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/kernels/gather_scatter.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/kernels/elementwise.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/kernels/conv.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/kernels/random_optim.cmake)
