@@ -74,6 +74,15 @@ void ZeroBytes(void* dst, Device device, size_t bytes) {
 #endif
 }
 
+void Synchronize(Device device) {
+  if (device.is_cpu()) return;
+#ifdef SIEVE_WITH_CUDA
+  CudaSynchronize(device);
+#else
+  SIEVE_CHECK(false, "no CUDA backend in this build");
+#endif
+}
+
 Storage::Storage(Device device, size_t bytes)
     : device_(device), nbytes_(bytes), data_(GetAllocator(device)->Allocate(bytes)) {}
 

@@ -30,6 +30,8 @@ Allocator* GetAllocator(Device device);
 void CopyBytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 /// Sets `bytes` bytes at `dst` to zero.
 void ZeroBytes(void* dst, Device device, size_t bytes);
+/// Waits until all work queued on `device` has finished (a no-op on the CPU); benchmarks time with it.
+void Synchronize(Device device);
 
 /// A reference-counted block of device memory, the backing of one or more tensors.
 class Storage {
@@ -53,6 +55,7 @@ class Storage {
 Allocator* GetCudaAllocator(int device_index);  // defined in memory_cuda.cc
 void CudaCopyBytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void CudaZeroBytes(void* dst, Device device, size_t bytes);
+void CudaSynchronize(Device device);
 #endif
 
 }  // namespace sieve

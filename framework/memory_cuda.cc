@@ -106,4 +106,9 @@ void CudaZeroBytes(void* dst, Device device, size_t bytes) {
   SIEVE_CUDA_CHECK(cudaMemset(dst, 0, bytes));
 }
 
+void CudaSynchronize(Device device) {
+  SIEVE_CUDA_CHECK(cudaSetDevice(device.index));
+  SIEVE_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 }  // namespace sieve
