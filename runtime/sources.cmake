@@ -1,0 +1,3 @@
+# runtime/: backends, scheduler, executor, solvers, data, checkpoints.
+set(SIEVE_RUNTIME_SOURCES)
+include(runtime/data/sources.cmake)
