@@ -50,9 +50,9 @@ template <typename T>
 class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  StatusOr(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
-    if (status_.ok()) status_ = Status(StatusCode::kInternal, "StatusOr constructed from an OK status");
-  }
+  StatusOr(Status status)  // NOLINT: implicit by design
+      : status_(status.ok() ? Status(StatusCode::kInternal, "StatusOr constructed from an OK status")
+                            : std::move(status)) {}
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }

@@ -28,7 +28,8 @@ class Tensor {
   /// Contiguous CPU float32 tensor holding `values` (size must equal the shape's element count).
   static Tensor FromVector(Shape shape, const std::vector<float>& values);
 
-  bool defined() const { return storage_ != nullptr || numel() == 0; }
+  /// False for a default-constructed tensor (which has no storage, only the empty shape).
+  bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
   const Shape& strides() const { return strides_; }
   int rank() const { return static_cast<int>(shape_.size()); }
