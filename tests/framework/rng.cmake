@@ -1,1 +1,7 @@
-# (filled by its owner)
+# Tests of the Philox generator and Sieve's stream convention (framework/rng.h); owner: rng.
+list(APPEND SIEVE_TEST_SOURCES
+  framework/rng_test.cc
+)
+list(APPEND SIEVE_CUDA_TEST_SOURCES
+  framework/rng_cuda_test.cc
+)
