@@ -1,3 +1,5 @@
 # runtime/: backends, scheduler, executor, solvers, data, checkpoints.
 set(SIEVE_RUNTIME_SOURCES)
 include(runtime/data/sources.cmake)
+include(runtime/params/sources.cmake)
+include(runtime/solver/sources.cmake)
