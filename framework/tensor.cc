@@ -114,7 +114,7 @@ Tensor Tensor::Clone(Device device) const {
   return out;
 }
 
-Status Tensor::CopyFrom(const Tensor& src) {
+Status Tensor::CopyFrom(const Tensor& src) const {
   SIEVE_ENSURE(src.shape_ == shape_ && src.dtype_ == dtype_, StatusCode::kInvalidArgument,
                "copy from " << src.ToString() << " into " << ToString());
   SIEVE_ENSURE(is_contiguous() && src.is_contiguous(), StatusCode::kFailedPrecondition,
@@ -123,7 +123,7 @@ Status Tensor::CopyFrom(const Tensor& src) {
   return Status::Ok();
 }
 
-void Tensor::Fill(float value) {
+void Tensor::Fill(float value) const {
   SIEVE_CHECK(device().is_cpu() && dtype_ == DType::kFloat32, "Fill supports CPU float32, got " << ToString());
   std::vector<int64_t> index(shape_.size(), 0);
   float* base = data<float>();

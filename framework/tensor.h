@@ -61,9 +61,10 @@ class Tensor {
   /// Deep copy, optionally onto another device; the result is contiguous.
   Tensor Clone(Device device) const;
   Tensor Clone() const { return Clone(device()); }
-  /// Copies the elements of `src` (same shape, any devices, both contiguous) into this tensor.
-  Status CopyFrom(const Tensor& src);
-  void Fill(float value);  // CPU float32 only
+  /// Copies the elements of `src` (same shape, any devices, both contiguous) into this tensor's
+  /// storage. Const like every write through a handle: the handle is unchanged, the elements are not.
+  Status CopyFrom(const Tensor& src) const;
+  void Fill(float value) const;  // CPU float32 only
   /// Host copy of a float32 tensor's elements in row-major order (handles strides and devices).
   std::vector<float> ToVector() const;
 
