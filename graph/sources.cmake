@@ -1,2 +1,11 @@
-# graph/: IR, lowering, autodiff, passes (filled by its owner).
+# graph/: the MatMul IR (ops table, typed attributes, values, dropout sites), its verifier, text and
+# Graphviz dumps, and the pass manager with the per-iteration passes.
 set(SIEVE_GRAPH_SOURCES)
+list(APPEND SIEVE_GRAPH_SOURCES
+  graph/dump.cc
+  graph/ir.cc
+  graph/op_kind.cc
+  graph/pass.cc
+  graph/suggest.cc
+  graph/verify.cc
+)

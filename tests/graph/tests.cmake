@@ -1,1 +1,10 @@
-# (filled by its owner)
+# Tests of graph/: the IR and its site resolution, the verifier (one failing case per rule), the
+# dumps and the pass manager; test_graphs.cc builds the small hand-made graphs they share.
+list(APPEND SIEVE_TEST_SOURCES
+  graph/dump_test.cc
+  graph/ir_test.cc
+  graph/pass_test.cc
+  graph/suggest_test.cc
+  graph/test_graphs.cc
+  graph/verify_test.cc
+)

@@ -1,0 +1,45 @@
+// The IR verifier: checks a Graph against the rules of the MatMul IR (ir.h, op_kind.h) and
+// reports the first violation, naming the node (name, id, kind), the values and the shapes. The
+// pass manager runs it after every pass in debug builds (pass.h).
+//
+// Rules, in the order they are checked:
+//   names     values, nodes and sites have unique, non-empty names; ids equal table positions
+//   sites     kind known, 0 <= rate < 1, width (row, channel, Bernoulli) or tile shape (tile) >= 1,
+//             the current pattern (if any) fits the site (CheckSitePattern)
+//   values    dtype float32 or int32 (labels int32); planned >= 0; live has the planned rank and
+//             0 <= live <= planned on every axis; packed axes name row or channel sites, exist, are
+//             distinct and have planned extent = site width * group; when the live shapes are
+//             current, live = planned except along packed axes, which hold the kept count
+//   nodes     kind and phase known; operand ids in range; arity per kind; the attribute is the
+//             kind's alternative and well-formed (geometry, ChannelSet, Bernoulli site and rate);
+//             beta and base input agree (BaseInput); int32 exactly at the kind's label / index /
+//             argmax operands; operands marked like_output and the base have the output's dtype,
+//             planned shape and packing
+//   site uses site exists and its kind fits the target; the kind accepts the target; one use per
+//             target; group >= 1; scale only on MatMuls; the target's dense extent = width * group;
+//             the operand axes the uses pack are exactly the axes the values say are packed
+//   MatMul    planned shapes follow the dense GEMM rule for the transposes (and any selection's
+//             extent); when attributes and live shapes are both current, live shapes follow the
+//             full rule with the selections and layouts (CheckMatMulShapes)
+//   dataflow  no value produced twice; leaf values (inputs, labels, parameters, optimizer state)
+//             never produced, every other value produced; Value::producer agrees; every input is a
+//             leaf or produced by an earlier node; no forward node reads a backward value
+#pragma once
+
+#include "framework/status.h"
+#include "framework/tensor.h"
+#include "graph/ir.h"
+#include "ops/matmul/matmul.h"
+
+namespace sieve::graph {
+
+/// OK when `graph` satisfies every rule above; otherwise the first violation.
+Status Verify(const Graph& graph);
+
+/// The shape rule of ops::MakeMatMulArgs on shapes alone: A, B and C are 2-D; each dimension's
+/// operands agree on its dense extent (a selection's extent when it has one), except operands
+/// that store it Packed, which hold its kept count; selections and tiles are well-formed and a
+/// tiled dimension carries no selection. The error names the three shapes and the dimension.
+Status CheckMatMulShapes(const ops::MatMulAttr& attr, const Shape& a, const Shape& b, const Shape& c);
+
+}  // namespace sieve::graph
