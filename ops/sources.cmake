@@ -1,6 +1,6 @@
 # ops/: the MatMul primitive and the helper kernels, CPU and CUDA side by side.
 # Each fragment appends to SIEVE_OPS_SOURCES (host) and SIEVE_OPS_CUDA_SOURCES (CUDA builds only).
-set(SIEVE_OPS_SOURCES)
+set(SIEVE_OPS_SOURCES ops/check.cc)
 set(SIEVE_OPS_CUDA_SOURCES)
 include(ops/matmul/sources.cmake)
 include(ops/matmul/cuda_sources.cmake)

@@ -1,6 +1,8 @@
 // Activation names, validation and device dispatch of the Tensor-level activation kernels.
 #include "ops/kernels/activation.h"
 
+#include "ops/check.h"
+
 #include <iterator>
 #include <vector>
 
@@ -46,7 +48,7 @@ StatusOr<Matrices> AsMatrices(const char* op, Activation kind, const std::vector
   }
   for (const Operand& o : operands) {
     const Tensor& t = *o.t;
-    SIEVE_ENSURE(t.rank() == 2 && (t.stride(1) == 1 || t.dim(1) <= 1) && (t.stride(0) >= t.dim(1) || t.dim(0) <= 1),
+    SIEVE_ENSURE(IsMatrixView(t),
                  StatusCode::kInvalidArgument,
                  op << "(" << ActivationName(kind) << "): " << o.name << " must be contiguous or a 2-D view with "
                     << "unit column stride; got strides " << ShapeToString(t.strides()) << " for "
@@ -58,18 +60,9 @@ StatusOr<Matrices> AsMatrices(const char* op, Activation kind, const std::vector
   return m;
 }
 
-// Operands a and b (rows x cols, leading dimensions la, lb) are the same view or disjoint.
-Status CheckAlias(const char* op, const char* a_name, const Tensor& a, int64_t la, const char* b_name, const Tensor& b,
-                  int64_t lb, int64_t rows, int64_t cols) {
-  if (a.raw_data() == b.raw_data() && la == lb) return Status::Ok();
-  auto span = [&](const Tensor& t, int64_t ld) {
-    const char* p = static_cast<const char*>(t.raw_data());
-    const int64_t elems = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols;
-    return std::pair{p, p + elems * static_cast<int64_t>(sizeof(float))};
-  };
-  const auto [a0, a1] = span(a, la);
-  const auto [b0, b1] = span(b, lb);
-  SIEVE_ENSURE(!(a0 < b1 && b0 < a1), StatusCode::kInvalidArgument,
+// Operands a and b (same shape) are the same view or disjoint.
+Status CheckAlias(const char* op, const char* a_name, const Tensor& a, const char* b_name, const Tensor& b) {
+  SIEVE_ENSURE(IsSameView(a, b) || !Overlaps(a, b), StatusCode::kInvalidArgument,
                op << ": " << a_name << " and " << b_name << " overlap without being the same view");
   return Status::Ok();
 }
@@ -87,7 +80,7 @@ const char* ActivationName(Activation kind) { return kActivationNames[static_cas
 
 Status ActivationForward(Activation kind, const Tensor& x, const Tensor& y) {
   SIEVE_ASSIGN_OR_RETURN(const Matrices m, AsMatrices("ActivationForward", kind, {{"x", &x}, {"y", &y}}));
-  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationForward", "x", x, m.ld[0], "y", y, m.ld[1], m.rows, m.cols));
+  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationForward", "x", x, "y", y));
   if (m.rows == 0 || m.cols == 0) return Status::Ok();
   if (x.device().is_cpu()) {
     cpu::ActivationForward(kind, x.data<float>(), m.ld[0], y.data<float>(), m.ld[1], m.rows, m.cols);
@@ -104,8 +97,8 @@ Status ActivationForward(Activation kind, const Tensor& x, const Tensor& y) {
 Status ActivationBackward(Activation kind, const Tensor& y, const Tensor& dy, const Tensor& dx) {
   SIEVE_ASSIGN_OR_RETURN(const Matrices m,
                          AsMatrices("ActivationBackward", kind, {{"y", &y}, {"dy", &dy}, {"dx", &dx}}));
-  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationBackward", "dy", dy, m.ld[1], "dx", dx, m.ld[2], m.rows, m.cols));
-  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationBackward", "y", y, m.ld[0], "dx", dx, m.ld[2], m.rows, m.cols));
+  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationBackward", "dy", dy, "dx", dx));
+  SIEVE_RETURN_IF_ERROR(CheckAlias("ActivationBackward", "y", y, "dx", dx));
   if (m.rows == 0 || m.cols == 0) return Status::Ok();
   if (y.device().is_cpu()) {
     cpu::ActivationBackward(kind, y.data<float>(), m.ld[0], dy.data<float>(), m.ld[1], dx.data<float>(), m.ld[2],

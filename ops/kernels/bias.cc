@@ -1,23 +1,13 @@
 // Validation and device dispatch of the Tensor-level bias kernels.
 #include "ops/kernels/bias.h"
 
+#include "ops/check.h"
+
 #include <string>
 
 namespace sieve::ops {
 
 namespace {
-
-Status CheckMatrix(const char* op, const char* name, const Tensor& t) {
-  SIEVE_ENSURE(t.rank() == 2, StatusCode::kInvalidArgument,
-               op << ": " << name << " must be 2-D [batch, features]; got " << ShapeToString(t.shape()));
-  SIEVE_ENSURE(t.dtype() == DType::kFloat32, StatusCode::kUnimplemented,
-               op << " supports float32; " << name << " is " << t.ToString());
-  SIEVE_ENSURE((t.stride(1) == 1 || t.dim(1) <= 1) && (t.stride(0) >= t.dim(1) || t.dim(0) <= 1),
-               StatusCode::kInvalidArgument,
-               op << ": " << name << " needs unit column stride and leading dimension >= columns; got strides "
-                  << ShapeToString(t.strides()) << " for " << ShapeToString(t.shape()));
-  return Status::Ok();
-}
 
 Status CheckBiasVector(const char* op, const char* name, const Tensor& t, const Tensor& data) {
   SIEVE_ENSURE(t.rank() == 1 && t.dtype() == DType::kFloat32 && t.is_contiguous(), StatusCode::kInvalidArgument,
@@ -28,21 +18,10 @@ Status CheckBiasVector(const char* op, const char* name, const Tensor& t, const 
   return Status::Ok();
 }
 
-// Does the matrix of `rows` rows of `cols` floats, `ld` apart from `m`, share memory with the
-// `n` floats at `v`? (A bias aliasing its own activations would silently corrupt both.)
-bool Overlap(const void* m, int64_t rows, int64_t cols, int64_t ld, const void* v, int64_t n) {
-  const char* m_begin = static_cast<const char*>(m);
-  const char* v_begin = static_cast<const char*>(v);
-  const int64_t m_elems = rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols;
-  const char* m_end = m_begin + m_elems * static_cast<int64_t>(sizeof(float));
-  const char* v_end = v_begin + n * static_cast<int64_t>(sizeof(float));
-  return m_begin < v_end && v_begin < m_end;
-}
-
 // Checks y (or dy) against the bias (or db) and the optional pattern.
 Status CheckBias(const char* op, const Tensor& y, const char* y_name, const Tensor& bias, const char* bias_name,
                  const std::optional<IndexPattern>& cols) {
-  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, y_name, y));
+  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, y_name, y, "[batch, features]"));
   SIEVE_RETURN_IF_ERROR(CheckBiasVector(op, bias_name, bias, y));
   const int64_t extent = bias.numel();
   if (cols) {
@@ -59,7 +38,7 @@ Status CheckBias(const char* op, const Tensor& y, const char* y_name, const Tens
                  op << ": " << y_name << " " << ShapeToString(y.shape()) << " needs " << extent << " columns to match "
                     << bias_name << " " << ShapeToString(bias.shape()));
   }
-  SIEVE_ENSURE(!Overlap(y.raw_data(), y.dim(0), y.dim(1), y.stride(0), bias.raw_data(), bias.numel()),
+  SIEVE_ENSURE(!Overlaps(y, bias),
                StatusCode::kInvalidArgument, op << ": " << bias_name << " overlaps " << y_name << " in memory");
   return Status::Ok();
 }
@@ -73,7 +52,7 @@ StatusOr<ChannelView> ChannelViewOf(const char* op, const char* name, const Tens
   SIEVE_ENSURE(t.dtype() == DType::kFloat32, StatusCode::kUnimplemented,
                op << " supports float32; " << name << " is " << t.ToString());
   if (t.rank() == 2) {
-    SIEVE_RETURN_IF_ERROR(CheckMatrix(op, name, t));
+    SIEVE_RETURN_IF_ERROR(CheckMatrix(op, name, t, "[channels, spatial]"));
     return ChannelView{1, t.dim(0), t.dim(1), t.stride(0)};
   }
   SIEVE_ENSURE(t.rank() == 3 || t.rank() == 4, StatusCode::kInvalidArgument,
@@ -91,7 +70,7 @@ Status CheckChannelBias(const char* op, const ChannelView& v, const Tensor& y, c
   SIEVE_ENSURE(bias.numel() == v.channels, StatusCode::kInvalidArgument,
                op << ": " << y_name << " " << ShapeToString(y.shape()) << " has " << v.channels << " channels but "
                   << bias_name << " is " << ShapeToString(bias.shape()));
-  SIEVE_ENSURE(!Overlap(y.raw_data(), v.batch * v.channels, v.spatial, v.ld, bias.raw_data(), bias.numel()),
+  SIEVE_ENSURE(!Overlaps(y, bias),
                StatusCode::kInvalidArgument, op << ": " << bias_name << " overlaps " << y_name << " in memory");
   return Status::Ok();
 }

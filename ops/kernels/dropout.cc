@@ -1,6 +1,8 @@
 // Bernoulli dropout: argument validation and dispatch to the CPU or CUDA kernel.
 #include "ops/kernels/dropout.h"
 
+#include "ops/check.h"
+
 #include <cstddef>
 
 namespace sieve::ops {
@@ -26,14 +28,9 @@ Status ValidateDropout(const Tensor& in, const Tensor& out, const DropoutAttr& a
                    << in_name << " " << ShapeToString(in.shape()) << " strides " << ShapeToString(in.strides())
                    << " and " << out_name << " " << ShapeToString(out.shape()) << " strides "
                    << ShapeToString(out.strides()));
-  if (in.numel() > 0 && in.raw_data() != out.raw_data()) {
-    const auto* a = static_cast<const char*>(in.raw_data());
-    const auto* b = static_cast<const char*>(out.raw_data());
-    const auto bytes = static_cast<ptrdiff_t>(in.nbytes());
-    SIEVE_ENSURE(a + bytes <= b || b + bytes <= a, StatusCode::kInvalidArgument,
-                 "dropout " << out_name << " " << ShapeToString(out.shape()) << " partly overlaps " << in_name << " "
-                            << ShapeToString(in.shape()) << "; use the same tensor for in-place dropout");
-  }
+  SIEVE_ENSURE(IsSameView(in, out) || !Overlaps(in, out), StatusCode::kInvalidArgument,
+               "dropout " << out_name << " " << ShapeToString(out.shape()) << " partly overlaps " << in_name << " "
+                          << ShapeToString(in.shape()) << "; use the same tensor for in-place dropout");
   return Status::Ok();
 }
 

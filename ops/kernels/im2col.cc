@@ -1,6 +1,8 @@
 // ConvGeometry arithmetic, and validation + device dispatch of the Tensor-level im2col/col2im.
 #include "ops/kernels/im2col.h"
 
+#include "ops/check.h"
+
 #include <sstream>
 
 namespace sieve::ops {
@@ -18,25 +20,6 @@ int64_t OutExtent(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;
 }
-
-// First and one-past-last float a 2-D row-major view or a contiguous tensor addresses.
-struct Span {
-  const char* begin;
-  const char* end;
-};
-
-Span MatrixSpan(const Tensor& t) {
-  const char* p = static_cast<const char*>(t.raw_data());
-  const int64_t elems = t.dim(0) == 0 || t.dim(1) == 0 ? 0 : (t.dim(0) - 1) * t.stride(0) + t.dim(1);
-  return {p, p + elems * static_cast<int64_t>(sizeof(float))};
-}
-
-Span ContiguousSpan(const Tensor& t) {
-  const char* p = static_cast<const char*>(t.raw_data());
-  return {p, p + t.numel() * static_cast<int64_t>(sizeof(float))};
-}
-
-bool Overlap(Span a, Span b) { return a.begin < b.end && b.begin < a.end; }
 
 // The image tensor (x or dx) must be a contiguous float32 [B, C, H, W] batch matching g.
 Status CheckImage(const char* op, const char* name, const Tensor& t, const ConvGeometry& g) {
@@ -95,7 +78,7 @@ Status CheckCall(const char* op, const Tensor& image, const char* image_name, co
   SIEVE_ENSURE(image.device() == col.device(), StatusCode::kInvalidArgument,
                op << ": " << image_name << " and the column matrix are on different devices: " << image.ToString()
                   << ", " << col.ToString());
-  SIEVE_ENSURE(!Overlap(ContiguousSpan(image), MatrixSpan(col)), StatusCode::kInvalidArgument,
+  SIEVE_ENSURE(!Overlaps(image, col), StatusCode::kInvalidArgument,
                op << ": the column matrix overlaps " << image_name);
   return Status::Ok();
 }

@@ -1,40 +1,19 @@
 // Validation and device dispatch of the Tensor-level index-row kernels.
 #include "ops/kernels/index_rows.h"
 
+#include "ops/check.h"
+
 #include <utility>
 
 namespace sieve::ops {
 
 namespace {
 
-Status CheckMatrix(const char* op, const char* name, const Tensor& t) {
-  SIEVE_ENSURE(t.rank() == 2, StatusCode::kInvalidArgument,
-               op << ": " << name << " must be 2-D [rows, features]; got " << ShapeToString(t.shape()));
-  SIEVE_ENSURE(t.dtype() == DType::kFloat32, StatusCode::kUnimplemented,
-               op << " supports float32; " << name << " is " << t.ToString());
-  SIEVE_ENSURE((t.stride(1) == 1 || t.dim(1) <= 1) && (t.stride(0) >= t.dim(1) || t.dim(0) <= 1),
-               StatusCode::kInvalidArgument,
-               op << ": " << name << " needs unit column stride and leading dimension >= columns; got strides "
-                  << ShapeToString(t.strides()) << " for " << ShapeToString(t.shape()));
-  return Status::Ok();
-}
-
-bool Overlap(const Tensor& a, const Tensor& b) {
-  auto span = [](const Tensor& t) {
-    const char* p = static_cast<const char*>(t.raw_data());
-    const int64_t elems = t.dim(0) == 0 || t.dim(1) == 0 ? 0 : (t.dim(0) - 1) * t.stride(0) + t.dim(1);
-    return std::pair{p, p + elems * static_cast<int64_t>(sizeof(float))};
-  };
-  const auto [a0, a1] = span(a);
-  const auto [b0, b1] = span(b);
-  return a0 < b1 && b0 < a1;
-}
-
 // `table` is the [V, D] side, `rows` the [n, D] side, in either direction.
 Status CheckOperands(const char* op, const char* table_name, const Tensor& table, const char* rows_name,
                      const Tensor& rows, const Tensor& indices) {
-  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, table_name, table));
-  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, rows_name, rows));
+  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, table_name, table, "[rows, features]"));
+  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, rows_name, rows, "[rows, features]"));
   SIEVE_ENSURE(indices.dtype() == DType::kInt32 && indices.is_contiguous(), StatusCode::kInvalidArgument,
                op << ": indices must be a contiguous int32 tensor; got " << indices.ToString());
   SIEVE_ENSURE(rows.dim(0) == indices.numel() && rows.dim(1) == table.dim(1), StatusCode::kInvalidArgument,
@@ -44,7 +23,7 @@ Status CheckOperands(const char* op, const char* table_name, const Tensor& table
   SIEVE_ENSURE(rows.device() == table.device() && indices.device() == table.device(), StatusCode::kInvalidArgument,
                op << ": operands on different devices: " << table.ToString() << ", " << rows.ToString() << ", indices "
                   << indices.ToString());
-  SIEVE_ENSURE(!Overlap(table, rows), StatusCode::kInvalidArgument,
+  SIEVE_ENSURE(!Overlaps(table, rows), StatusCode::kInvalidArgument,
                op << ": " << table_name << " and " << rows_name << " overlap in memory");
   const Tensor host = indices.device().is_cpu() ? indices : indices.Clone(Device::CPU());
   const int32_t* index = host.data<int32_t>();

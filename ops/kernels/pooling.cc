@@ -1,20 +1,14 @@
 // Validation and device dispatch of the Tensor-level pooling kernels.
 #include "ops/kernels/pooling.h"
 
+#include "ops/check.h"
+
 #include <limits>
 #include <string>
 
 namespace sieve::ops {
 
 namespace {
-
-// Do two contiguous tensors address a common byte? (Tensors of one arena may share storage.)
-bool Overlap(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  const char* pa = static_cast<const char*>(a.raw_data());
-  const char* pb = static_cast<const char*>(b.raw_data());
-  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
-}
 
 // A contiguous [B, C, rows, cols] tensor of `dtype` whose batch matches `batch` (any batch when
 // batch < 0).
@@ -46,12 +40,12 @@ Status CheckPooling(const char* op, const ConvGeometry& g, const char* in_name, 
   SIEVE_RETURN_IF_ERROR(CheckPlanes(op, in_name, in, DType::kFloat32, -1, g, g.height, g.width));
   SIEVE_RETURN_IF_ERROR(CheckPlanes(op, out_name, out, DType::kFloat32, in.dim(0), g, g.out_h(), g.out_w()));
   SIEVE_RETURN_IF_ERROR(CheckSameDevice(op, in, out));
-  SIEVE_ENSURE(!Overlap(in, out), StatusCode::kInvalidArgument,
+  SIEVE_ENSURE(!Overlaps(in, out), StatusCode::kInvalidArgument,
                op << ": " << in_name << " and " << out_name << " overlap in memory");
   if (argmax != nullptr) {
     SIEVE_RETURN_IF_ERROR(CheckPlanes(op, "argmax", *argmax, DType::kInt32, in.dim(0), g, g.out_h(), g.out_w()));
     SIEVE_RETURN_IF_ERROR(CheckSameDevice(op, in, *argmax));
-    SIEVE_ENSURE(!Overlap(in, *argmax) && !Overlap(out, *argmax), StatusCode::kInvalidArgument,
+    SIEVE_ENSURE(!Overlaps(in, *argmax) && !Overlaps(out, *argmax), StatusCode::kInvalidArgument,
                  op << ": argmax overlaps " << in_name << " or " << out_name << " in memory");
   }
   return Status::Ok();

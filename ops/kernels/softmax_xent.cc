@@ -1,6 +1,8 @@
 // Validation and device dispatch of the Tensor-level softmax + cross-entropy.
 #include "ops/kernels/softmax_xent.h"
 
+#include "ops/check.h"
+
 #include <string>
 #include <utility>
 
@@ -8,31 +10,12 @@ namespace sieve::ops {
 
 namespace {
 
-Status CheckMatrix(const char* op, const char* name, const Tensor& t) {
-  SIEVE_ENSURE(t.rank() == 2, StatusCode::kInvalidArgument,
-               op << ": " << name << " must be 2-D [batch, classes]; got " << ShapeToString(t.shape()));
-  SIEVE_ENSURE(t.dtype() == DType::kFloat32, StatusCode::kUnimplemented,
-               op << " supports float32; " << name << " is " << t.ToString());
-  SIEVE_ENSURE((t.stride(1) == 1 || t.dim(1) <= 1) && (t.stride(0) >= t.dim(1) || t.dim(0) <= 1),
-               StatusCode::kInvalidArgument,
-               op << ": " << name << " needs unit column stride and leading dimension >= columns; got strides "
-                  << ShapeToString(t.strides()) << " for " << ShapeToString(t.shape()));
-  return Status::Ok();
-}
-
-// Byte range a 2-D view addresses.
-std::pair<const char*, const char*> Span(const Tensor& t) {
-  const char* p = static_cast<const char*>(t.raw_data());
-  const int64_t elems = t.dim(0) == 0 || t.dim(1) == 0 ? 0 : (t.dim(0) - 1) * t.stride(0) + t.dim(1);
-  return {p, p + elems * static_cast<int64_t>(sizeof(float))};
-}
-
 // Checks `in` ([B, C] input), `out` (its result: the same view or disjoint) and the labels, whose
 // values are checked on the host (copied there first when they live on the GPU).
 Status CheckOperands(const char* op, const char* in_name, const Tensor& in, const char* out_name, const Tensor& out,
                      const Tensor& labels, const SoftmaxXentOptions& options) {
-  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, in_name, in));
-  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, out_name, out));
+  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, in_name, in, "[batch, classes]"));
+  SIEVE_RETURN_IF_ERROR(CheckMatrix(op, out_name, out, "[batch, classes]"));
   SIEVE_ENSURE(in.shape() == out.shape(), StatusCode::kInvalidArgument,
                op << ": " << out_name << " " << ShapeToString(out.shape()) << " must have the shape of " << in_name
                   << " " << ShapeToString(in.shape()));
@@ -43,12 +26,8 @@ Status CheckOperands(const char* op, const char* in_name, const Tensor& in, cons
   SIEVE_ENSURE(out.device() == in.device() && labels.device() == in.device(), StatusCode::kInvalidArgument,
                op << ": operands on different devices: " << in.ToString() << ", " << out.ToString() << ", labels "
                   << labels.ToString());
-  if (in.raw_data() != out.raw_data() || in.stride(0) != out.stride(0)) {
-    const auto [a0, a1] = Span(in);
-    const auto [b0, b1] = Span(out);
-    SIEVE_ENSURE(!(a0 < b1 && b0 < a1), StatusCode::kInvalidArgument,
-                 op << ": " << out_name << " overlaps " << in_name << " without being the same view");
-  }
+  SIEVE_ENSURE(IsSameView(in, out) || !Overlaps(in, out), StatusCode::kInvalidArgument,
+               op << ": " << out_name << " overlaps " << in_name << " without being the same view");
   const Tensor host = labels.device().is_cpu() ? labels : labels.Clone(Device::CPU());
   const int32_t* label = host.data<int32_t>();
   const int64_t classes = in.dim(1);

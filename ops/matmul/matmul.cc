@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "framework/logging.h"
+#include "ops/check.h"
 
 namespace sieve::ops {
 
@@ -33,22 +34,6 @@ std::array<Dim, 2> StoredDims(char operand, const MatMulAttr& attr) {
     case 'b': return attr.trans_b ? std::array{Dim::kN, Dim::kK} : std::array{Dim::kK, Dim::kN};
     default: return {Dim::kM, Dim::kN};
   }
-}
-
-// Address range of a 2-D row-major view, in floats from an arbitrary origin.
-struct Span {
-  const char* begin;
-  const char* end;
-};
-Span AddressSpan(const Tensor& t) {
-  const char* p = static_cast<const char*>(t.raw_data());
-  const int64_t rows = t.dim(0), cols = t.dim(1);
-  const int64_t elems = rows == 0 || cols == 0 ? 0 : (rows - 1) * t.stride(0) + cols;
-  return {p, p + elems * static_cast<int64_t>(sizeof(float))};
-}
-bool Overlap(const Tensor& x, const Tensor& y) {
-  const Span a = AddressSpan(x), b = AddressSpan(y);
-  return a.begin < b.end && b.begin < a.end;
 }
 
 // Kept (i, j) pairs of a tile pattern over an R x C grid of elements.
@@ -113,7 +98,7 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
                  "MatMul operand " << name << " needs unit column stride and leading dimension >= columns; got "
                                    << "strides " << ShapeToString(t->strides()) << " for " << ShapeToString(t->shape()));
   }
-  SIEVE_ENSURE(!Overlap(c, a) && !Overlap(c, b), StatusCode::kInvalidArgument,
+  SIEVE_ENSURE(!Overlaps(c, a) && !Overlaps(c, b), StatusCode::kInvalidArgument,
                "MatMul output C overlaps an input; " << shapes());
 
   MatMulArgs args{a, b, c, attr};
