@@ -5,28 +5,13 @@
 #include <vector>
 
 #include "ops/kernels/activation.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-Tensor Random(Shape shape, std::mt19937& rng, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(ShapeNumel(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::FromVector(std::move(shape), v);
-}
-
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
-}
+using testing::RandomTensor;
+using testing::CheckClose;
 
 // Both sides are a few ulps from the exact value.
 constexpr double kRtol = 2e-6;
@@ -43,15 +28,15 @@ TEST_CASE("CUDA activations match the CPU", "[cuda][ops][kernels][activation]") 
     for (const Case& c : cases) {
       INFO(ActivationName(kind) << " " << c.rows << " x " << c.cols << " pad " << c.pad);
       auto view = [&](const Tensor& t) { return c.pad == 0 ? t : t.Slice(1, 0, c.cols); };
-      const Tensor x = Random({c.rows, c.cols + c.pad}, rng, -25.0f, 25.0f);
-      const Tensor y_cpu = Random({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
+      const Tensor x = RandomTensor({c.rows, c.cols + c.pad}, rng, -25.0f, 25.0f);
+      const Tensor y_cpu = RandomTensor({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
       const Tensor y_gpu = y_cpu.Clone(gpu);
       REQUIRE(ActivationForward(kind, view(x), view(y_cpu)).ok());
       REQUIRE(ActivationForward(kind, view(x.Clone(gpu)), view(y_gpu)).ok());
       CheckClose(y_gpu.ToVector(), y_cpu.ToVector(), kRtol, kAtol);
 
-      const Tensor dy = Random({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
-      const Tensor dx_cpu = Random({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
+      const Tensor dy = RandomTensor({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
+      const Tensor dx_cpu = RandomTensor({c.rows, c.cols + c.pad}, rng, -1.0f, 1.0f);
       const Tensor dx_gpu = dx_cpu.Clone(gpu);
       REQUIRE(ActivationBackward(kind, view(y_cpu), view(dy), view(dx_cpu)).ok());
       REQUIRE(ActivationBackward(kind, view(y_cpu.Clone(gpu)), view(dy.Clone(gpu)), view(dx_gpu)).ok());

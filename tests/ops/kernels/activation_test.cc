@@ -2,6 +2,7 @@
 // sizes across the OpenMP threshold, extreme inputs), finite-difference gradients, NaN through
 // ReLU, and the errors a caller can cause.
 #include "ops/kernels/activation.h"
+#include "tests/testing/random_tensors.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -13,32 +14,11 @@
 namespace sieve::ops {
 namespace {
 
+using testing::RandomTensor;
+using testing::RandomValues;
+using testing::CheckClose;
+
 constexpr Activation kAll[] = {Activation::kReLU, Activation::kTanh, Activation::kSigmoid};
-
-std::vector<float> RandomValues(int64_t n, std::mt19937& rng, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-Tensor Random(Shape shape, std::mt19937& rng, float lo = -6.0f, float hi = 6.0f) {
-  const int64_t n = ShapeNumel(shape);
-  return Tensor::FromVector(std::move(shape), RandomValues(n, rng, lo, hi));
-}
-
-// |got - want| <= atol + rtol |want| everywhere; reports the first element that is not.
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
-}
 
 // The fast paths promise a few float ulps of the exactly rounded value.
 constexpr double kRtol = 1e-6;
@@ -64,15 +44,15 @@ TEST_CASE("Activations on the CPU match the reference", "[ops][kernels][activati
   for (Activation kind : kAll)
     for (const Case& c : cases) {
       INFO(ActivationName(kind) << " " << c.rows << " x " << c.cols << " pad " << c.pad);
-      const Tensor x_base = Random({c.rows, c.cols + c.pad}, rng);
+      const Tensor x_base = RandomTensor({c.rows, c.cols + c.pad}, rng, -6.0f, 6.0f);
       const Tensor x = View(x_base, c.cols, c.pad);
-      const Tensor y_want = Random({c.rows, c.cols + c.pad}, rng), y_got = y_want.Clone();
+      const Tensor y_want = RandomTensor({c.rows, c.cols + c.pad}, rng, -6.0f, 6.0f), y_got = y_want.Clone();
       ref::ActivationForward(kind, x, View(y_want, c.cols, c.pad));
       REQUIRE(ActivationForward(kind, x, View(y_got, c.cols, c.pad)).ok());
       CheckClose(y_got.ToVector(), y_want.ToVector(), kRtol, kAtol);  // padding must be untouched too
 
-      const Tensor dy = View(Random({c.rows, c.cols + c.pad}, rng), c.cols, c.pad);
-      const Tensor dx_want = Random({c.rows, c.cols + c.pad}, rng), dx_got = dx_want.Clone();
+      const Tensor dy = View(RandomTensor({c.rows, c.cols + c.pad}, rng, -6.0f, 6.0f), c.cols, c.pad);
+      const Tensor dx_want = RandomTensor({c.rows, c.cols + c.pad}, rng, -6.0f, 6.0f), dx_got = dx_want.Clone();
       ref::ActivationBackward(kind, View(y_want, c.cols, c.pad), dy, View(dx_want, c.cols, c.pad));
       REQUIRE(ActivationBackward(kind, View(y_want, c.cols, c.pad), dy, View(dx_got, c.cols, c.pad)).ok());
       CheckClose(dx_got.ToVector(), dx_want.ToVector(), kRtol, kAtol);
@@ -99,14 +79,14 @@ TEST_CASE("Activations run in place", "[ops][kernels][activation]") {
   std::mt19937 rng(29);
   for (Activation kind : kAll) {
     INFO(ActivationName(kind));
-    const Tensor base = Random({40, 50}, rng);
+    const Tensor base = RandomTensor({40, 50}, rng, -6.0f, 6.0f);
     const Tensor x = base.Slice(1, 0, 45);
     const Tensor out_of_place = Tensor::Zeros({40, 45});
     REQUIRE(ActivationForward(kind, x, out_of_place).ok());
     REQUIRE(ActivationForward(kind, x, x).ok());
     CHECK(x.ToVector() == out_of_place.ToVector());
 
-    const Tensor dy = Random({40, 45}, rng);
+    const Tensor dy = RandomTensor({40, 45}, rng, -6.0f, 6.0f);
     const Tensor dx = Tensor::Zeros({40, 45});
     REQUIRE(ActivationBackward(kind, x, dy, dx).ok());
     REQUIRE(ActivationBackward(kind, x, dy, dy).ok());

@@ -7,28 +7,13 @@
 #include <vector>
 
 #include "ops/kernels/bias.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-Tensor Random(Shape shape, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(ShapeNumel(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::FromVector(std::move(shape), v);
-}
-
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
-}
+using testing::RandomTensor;
+using testing::CheckClose;
 
 TEST_CASE("CUDA AddBias and BiasBackward match the CPU", "[cuda][ops][kernels][bias]") {
   std::mt19937 rng(71);
@@ -42,14 +27,14 @@ TEST_CASE("CUDA AddBias and BiasBackward match the CPU", "[cuda][ops][kernels][b
         INFO(rows << " x " << extent << " pattern " << (pattern ? PatternToString(*pattern) : "none") << " pad "
                   << pad);
         const int64_t cols = pattern ? KeptCount(*pattern, extent) : extent;
-        const Tensor bias = Random({extent}, rng);
-        const Tensor y_cpu = Random({rows, cols + pad}, rng), y_gpu = y_cpu.Clone(gpu);
+        const Tensor bias = RandomTensor({extent}, rng);
+        const Tensor y_cpu = RandomTensor({rows, cols + pad}, rng), y_gpu = y_cpu.Clone(gpu);
         REQUIRE(AddBias(y_cpu.Slice(1, 0, cols), bias, pattern).ok());
         REQUIRE(AddBias(y_gpu.Slice(1, 0, cols), bias.Clone(gpu), pattern).ok());
         CheckClose(y_gpu.ToVector(), y_cpu.ToVector(), 1e-6, 0.0);
 
         for (float beta : {0.0f, 1.0f}) {
-          const Tensor db_cpu = Random({extent}, rng), db_gpu = db_cpu.Clone(gpu);
+          const Tensor db_cpu = RandomTensor({extent}, rng), db_gpu = db_cpu.Clone(gpu);
           REQUIRE(BiasBackward(y_cpu.Slice(1, 0, cols), db_cpu, beta, pattern).ok());
           REQUIRE(BiasBackward(y_gpu.Slice(1, 0, cols), db_gpu, beta, pattern).ok());
           // Float partial sums on the device against double ones on the host.
@@ -69,15 +54,15 @@ TEST_CASE("CUDA channel bias matches the CPU", "[cuda][ops][kernels][bias]") {
       Shape base_shape = shape;
       base_shape.back() += pad;
       auto view = [&](const Tensor& t) { return pad == 0 ? t : t.Slice(1, 0, shape[1]); };
-      const Tensor bias = Random({channels}, rng);
-      const Tensor y_cpu = Random(base_shape, rng), y_gpu = y_cpu.Clone(gpu);
+      const Tensor bias = RandomTensor({channels}, rng);
+      const Tensor y_cpu = RandomTensor(base_shape, rng), y_gpu = y_cpu.Clone(gpu);
       REQUIRE(AddChannelBias(view(y_cpu), bias).ok());
       REQUIRE(AddChannelBias(view(y_gpu), bias.Clone(gpu)).ok());
       CheckClose(y_gpu.ToVector(), y_cpu.ToVector(), 1e-6, 0.0);
 
       const int64_t reduced = ShapeNumel(shape) / channels;
       for (float beta : {0.0f, 0.5f}) {
-        const Tensor db_cpu = Random({channels}, rng), db_gpu = db_cpu.Clone(gpu);
+        const Tensor db_cpu = RandomTensor({channels}, rng), db_gpu = db_cpu.Clone(gpu);
         REQUIRE(ChannelBiasBackward(view(y_cpu), db_cpu, beta).ok());
         REQUIRE(ChannelBiasBackward(view(y_gpu), db_gpu, beta).ok());
         CheckClose(db_gpu.ToVector(), db_cpu.ToVector(), 1e-5, 1e-6 * static_cast<double>(reduced));

@@ -2,6 +2,7 @@
 // patterns, strided views, sizes across the OpenMP threshold), finite-difference gradients, the
 // closed-form kept index, and the errors a caller can cause.
 #include "ops/kernels/bias.h"
+#include "tests/testing/random_tensors.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -13,30 +14,9 @@
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-Tensor Random(Shape shape, std::mt19937& rng) {
-  const int64_t n = ShapeNumel(shape);
-  return Tensor::FromVector(std::move(shape), RandomValues(n, rng));
-}
-
-// |got - want| <= atol + rtol |want| everywhere; reports the first element that is not.
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
-}
+using testing::RandomTensor;
+using testing::RandomValues;
+using testing::CheckClose;
 
 struct PatternCase {
   const char* name;
@@ -80,8 +60,8 @@ TEST_CASE("AddBias and BiasBackward on the CPU match the reference", "[ops][kern
       const int64_t cols = Kept(pc.pattern, extent);
       for (int64_t pad : {0, 5}) {
         INFO(rows << " x " << extent << ", pattern " << pc.name << ", pad " << pad);
-        const Tensor bias = Random({extent}, rng);
-        const Tensor base = Random({rows, cols + pad}, rng);
+        const Tensor bias = RandomTensor({extent}, rng);
+        const Tensor base = RandomTensor({rows, cols + pad}, rng);
         const Tensor want = base.Clone(), got = base.Clone();
         ref::AddBias(want.Slice(1, 0, cols), bias, pc.pattern);
         REQUIRE(AddBias(got.Slice(1, 0, cols), bias, pc.pattern).ok());
@@ -126,8 +106,8 @@ TEST_CASE("Channel bias on the CPU matches the reference", "[ops][kernels][bias]
     Shape base_shape = c.shape;
     base_shape.back() += c.pad;
     const int64_t channels = c.shape.size() == 2 ? c.shape[0] : c.shape[1];
-    const Tensor bias = Random({channels}, rng);
-    const Tensor base = Random(base_shape, rng);
+    const Tensor bias = RandomTensor({channels}, rng);
+    const Tensor base = RandomTensor(base_shape, rng);
     auto view = [&](const Tensor& t) { return c.pad == 0 ? t : t.Slice(1, 0, c.shape[1]); };
     const Tensor want = base.Clone(), got = base.Clone();
     ref::AddChannelBias(view(want), bias);
@@ -153,7 +133,7 @@ TEST_CASE("Bias gradients match central finite differences", "[ops][kernels][bia
   for (const PatternCase& pc : Patterns(extent)) {
     INFO("pattern " << pc.name);
     const int64_t cols = Kept(pc.pattern, extent);
-    const Tensor y0 = Random({rows, cols}, rng), r = Random({rows, cols}, rng);
+    const Tensor y0 = RandomTensor({rows, cols}, rng), r = RandomTensor({rows, cols}, rng);
     const std::vector<float> bias0 = RandomValues(extent, rng);
     const std::vector<float> rv = r.ToVector();
     auto loss = [&](const std::vector<float>& b) {
@@ -182,7 +162,7 @@ TEST_CASE("Channel bias gradient matches central finite differences", "[ops][ker
   std::mt19937 rng(5);
   const Shape shape = {2, 3, 2, 3};
   const int64_t channels = 3;
-  const Tensor y0 = Random(shape, rng), r = Random(shape, rng);
+  const Tensor y0 = RandomTensor(shape, rng), r = RandomTensor(shape, rng);
   const std::vector<float> rv = r.ToVector(), bias0 = RandomValues(channels, rng);
   auto loss = [&](const std::vector<float>& b) {
     Tensor y = y0.Clone();

@@ -5,16 +5,12 @@
 #include <vector>
 
 #include "ops/kernels/index_rows.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-Tensor Random(Shape shape, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(ShapeNumel(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::FromVector(std::move(shape), v);
-}
+using testing::RandomTensor;
 
 Tensor Indices(int64_t n, int64_t distinct, std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(distinct - 1));
@@ -36,8 +32,8 @@ TEST_CASE("CUDA GatherRows and ScatterAddRows match the CPU bit for bit", "[cuda
     INFO(c.n << " indices into " << c.table_rows << " x " << c.cols << " pad " << c.pad);
     auto view = [&](const Tensor& t) { return t.Slice(1, 0, c.cols); };
     const Tensor indices = Indices(c.n, c.distinct, rng), indices_gpu = indices.Clone(gpu);
-    const Tensor table = Random({c.table_rows, c.cols + c.pad}, rng), table_gpu = table.Clone(gpu);
-    const Tensor out = Random({c.n, c.cols + c.pad}, rng), out_gpu = out.Clone(gpu);
+    const Tensor table = RandomTensor({c.table_rows, c.cols + c.pad}, rng), table_gpu = table.Clone(gpu);
+    const Tensor out = RandomTensor({c.n, c.cols + c.pad}, rng), out_gpu = out.Clone(gpu);
     REQUIRE(GatherRows(view(table), indices, view(out)).ok());
     REQUIRE(GatherRows(view(table_gpu), indices_gpu, view(out_gpu)).ok());
     CHECK(out_gpu.ToVector() == out.ToVector());

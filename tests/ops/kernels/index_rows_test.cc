@@ -2,6 +2,7 @@
 // (strided views, heavy duplicates, widths around the column-slab size, sizes across the OpenMP
 // threshold), the finite-difference gradient of the gather w.r.t. the table, and the errors.
 #include "ops/kernels/index_rows.h"
+#include "tests/testing/random_tensors.h"
 
 #include <catch2/catch.hpp>
 #include <random>
@@ -10,12 +11,7 @@
 namespace sieve::ops {
 namespace {
 
-Tensor Random(Shape shape, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(ShapeNumel(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::FromVector(std::move(shape), v);
-}
+using testing::RandomTensor;
 
 Tensor Indices(const std::vector<int32_t>& v) {
   Tensor t = Tensor::Empty({static_cast<int64_t>(v.size())}, DType::kInt32);
@@ -44,9 +40,9 @@ TEST_CASE("GatherRows on the CPU matches the reference exactly", "[ops][kernels]
   std::mt19937 rng(51);
   for (const Case& c : kCases) {
     INFO(c.n << " indices into " << c.table_rows << " x " << c.cols << ", pad " << c.pad);
-    const Tensor table = Random({c.table_rows, c.cols + c.pad}, rng).Slice(1, 0, c.cols);
+    const Tensor table = RandomTensor({c.table_rows, c.cols + c.pad}, rng).Slice(1, 0, c.cols);
     const Tensor indices = Indices(RandomIndices(c.n, c.distinct, rng));
-    const Tensor want = Random({c.n, c.cols + c.pad}, rng), got = want.Clone();
+    const Tensor want = RandomTensor({c.n, c.cols + c.pad}, rng), got = want.Clone();
     ref::GatherRows(table, indices, want.Slice(1, 0, c.cols));
     REQUIRE(GatherRows(table, indices, got.Slice(1, 0, c.cols)).ok());
     CHECK(got.ToVector() == want.ToVector());
@@ -58,9 +54,9 @@ TEST_CASE("ScatterAddRows on the CPU matches the reference exactly, duplicates i
   std::mt19937 rng(53);
   for (const Case& c : kCases) {
     INFO(c.n << " indices into " << c.table_rows << " x " << c.cols << ", pad " << c.pad);
-    const Tensor src = Random({c.n, c.cols + c.pad}, rng).Slice(1, 0, c.cols);
+    const Tensor src = RandomTensor({c.n, c.cols + c.pad}, rng).Slice(1, 0, c.cols);
     const Tensor indices = Indices(RandomIndices(c.n, c.distinct, rng));
-    const Tensor want = Random({c.table_rows, c.cols + c.pad}, rng), got = want.Clone();
+    const Tensor want = RandomTensor({c.table_rows, c.cols + c.pad}, rng), got = want.Clone();
     ref::ScatterAddRows(src, indices, want.Slice(1, 0, c.cols));
     REQUIRE(ScatterAddRows(src, indices, got.Slice(1, 0, c.cols)).ok());
     // Same additions in the same order: equal bit for bit, rows never named untouched.
@@ -80,8 +76,8 @@ TEST_CASE("Index-rows gradient matches central finite differences", "[ops][kerne
   std::mt19937 rng(57);
   const int64_t table_rows = 4, cols = 3;
   const Tensor indices = Indices({1, 3, 1, 0, 1});  // row 2 unused, row 1 three times
-  const Tensor r = Random({5, cols}, rng);
-  const std::vector<float> rv = r.ToVector(), t0 = Random({table_rows, cols}, rng).ToVector();
+  const Tensor r = RandomTensor({5, cols}, rng);
+  const std::vector<float> rv = r.ToVector(), t0 = RandomTensor({table_rows, cols}, rng).ToVector();
   auto loss = [&](const std::vector<float>& t) {
     const Tensor out = Tensor::Zeros({5, cols});
     REQUIRE(GatherRows(Tensor::FromVector({table_rows, cols}, t), indices, out).ok());

@@ -7,33 +7,18 @@
 #include <vector>
 
 #include "ops/kernels/softmax_xent.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-Tensor Random(Shape shape, std::mt19937& rng) {
-  std::uniform_real_distribution<float> dist(-10.0f, 10.0f);
-  std::vector<float> v(static_cast<size_t>(ShapeNumel(shape)));
-  for (float& x : v) x = dist(rng);
-  return Tensor::FromVector(std::move(shape), v);
-}
+using testing::RandomTensor;
+using testing::CheckClose;
 
 Tensor Labels(const std::vector<int32_t>& v) {
   Tensor t = Tensor::Empty({static_cast<int64_t>(v.size())}, DType::kInt32);
   for (size_t i = 0; i < v.size(); ++i) t.data<int32_t>()[i] = v[i];
   return t;
-}
-
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
 }
 
 TEST_CASE("CUDA softmax cross-entropy matches the CPU", "[cuda][ops][kernels][softmax_xent]") {
@@ -56,7 +41,7 @@ TEST_CASE("CUDA softmax cross-entropy matches the CPU", "[cuda][ops][kernels][so
     for (size_t i = 0; i < lv.size(); ++i) lv[i] = c.ignore && i % 4 == 1 ? *c.ignore : label(rng);
     const Tensor labels = Labels(lv), labels_gpu = labels.Clone(gpu);
 
-    const Tensor base = Random({c.rows, c.classes + c.pad}, rng), base_gpu = base.Clone(gpu);
+    const Tensor base = RandomTensor({c.rows, c.classes + c.pad}, rng, -10.0f, 10.0f), base_gpu = base.Clone(gpu);
     const Tensor logits = base.Slice(1, 0, c.classes), logits_gpu = base_gpu.Slice(1, 0, c.classes);
     const Tensor prob = Tensor::Zeros({c.rows, c.classes});
     const Tensor prob_gpu = c.in_place ? logits_gpu : Tensor::Zeros({c.rows, c.classes}, DType::kFloat32, gpu);

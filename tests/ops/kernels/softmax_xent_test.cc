@@ -2,6 +2,7 @@
 // ignore_label, batches across the OpenMP threshold), numerical stability, known values and ties,
 // finite-difference gradients w.r.t. the logits, and the errors a caller can cause.
 #include "ops/kernels/softmax_xent.h"
+#include "tests/testing/random_tensors.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,17 +13,9 @@
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, std::mt19937& rng, float lo, float hi) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-Tensor Random(Shape shape, std::mt19937& rng, float lo = -10.0f, float hi = 10.0f) {
-  const int64_t n = ShapeNumel(shape);
-  return Tensor::FromVector(std::move(shape), RandomValues(n, rng, lo, hi));
-}
+using testing::RandomTensor;
+using testing::RandomValues;
+using testing::CheckClose;
 
 Tensor Labels(const std::vector<int32_t>& v) {
   Tensor t = Tensor::Empty({static_cast<int64_t>(v.size())}, DType::kInt32);
@@ -37,19 +30,6 @@ std::vector<int32_t> RandomLabels(int64_t rows, int64_t classes, std::mt19937& r
   std::vector<int32_t> v(static_cast<size_t>(rows));
   for (int32_t& l : v) l = ignore && quarter(rng) == 0 ? *ignore : label(rng);
   return v;
-}
-
-// |got - want| <= atol + rtol |want| everywhere; reports the first element that is not.
-void CheckClose(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = atol + rtol * std::abs(static_cast<double>(want[i]));
-    if (!(std::abs(static_cast<double>(got[i]) - want[i]) <= tol)) {
-      FAIL_CHECK("element " << i << " of " << got.size() << ": got " << got[i] << ", want " << want[i] << " (tol "
-                            << tol << ")");
-      return;
-    }
-  }
 }
 
 // Relative error of a float softmax against the double reference: x - max rounds to half an ulp of
@@ -77,7 +57,7 @@ TEST_CASE("Softmax cross-entropy on the CPU matches the reference", "[ops][kerne
                 << (c.in_place ? " in place" : ""));
     const SoftmaxXentOptions options{c.ignore};
     const Tensor labels = Labels(RandomLabels(c.rows, c.classes, rng, c.ignore));
-    const Tensor base = Random({c.rows, c.classes + c.pad}, rng);
+    const Tensor base = RandomTensor({c.rows, c.classes + c.pad}, rng, -10.0f, 10.0f);
     const Tensor want_base = base.Clone(), got_base = base.Clone();
     const Tensor want_logits = want_base.Slice(1, 0, c.classes), got_logits = got_base.Slice(1, 0, c.classes);
     const Tensor want_prob = c.in_place ? want_logits : Tensor::Zeros({c.rows, c.classes});
@@ -92,7 +72,7 @@ TEST_CASE("Softmax cross-entropy on the CPU matches the reference", "[ops][kerne
     CHECK(got->loss_sum == Approx(want.loss_sum).epsilon(1e-6).margin(1e-6 * static_cast<double>(c.rows)));
 
     for (float weight : {1.0f, 0.7f}) {
-      const Tensor d_want = Random({c.rows, c.classes + c.pad}, rng), d_got = d_want.Clone();
+      const Tensor d_want = RandomTensor({c.rows, c.classes + c.pad}, rng, -10.0f, 10.0f), d_got = d_want.Clone();
       ref::SoftmaxXentBackward(want_prob, labels, d_want.Slice(1, 0, c.classes), weight, options);
       REQUIRE(SoftmaxXentBackward(want_prob, labels, d_got.Slice(1, 0, c.classes), weight, options).ok());
       CheckClose(d_got.ToVector(), d_want.ToVector(), 1e-6, 1e-12);
