@@ -1,3 +1,4 @@
+# ops/matmul/: the MatMul primitive (contract, patterns, reference, OpenBLAS backend).
 list(APPEND SIEVE_OPS_SOURCES
   ops/matmul/matmul.cc
   ops/matmul/matmul_cpu.cc
