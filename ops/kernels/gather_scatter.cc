@@ -6,6 +6,10 @@
 
 #include "ops/check.h"
 
+#ifdef SIEVE_WITH_CUDA
+#include "framework/cuda_context.h"
+#endif
+
 namespace sieve::ops {
 
 namespace {
@@ -58,6 +62,7 @@ Status GatherSubmatrix(const Tensor& src, const std::optional<IndexPattern>& row
     return Status::Ok();
   }
 #ifdef SIEVE_WITH_CUDA
+  SetCudaDevice(device.index);
   cuda::GatherSubmatrix(src.data<float>(), src.stride(0), src.dim(0), src.dim(1), Ptr(rows), Ptr(cols),
                         dst.data<float>(), dst.stride(0));
   return Status::Ok();
@@ -77,6 +82,7 @@ Status ScatterSubmatrix(const Tensor& src, const std::optional<IndexPattern>& ro
     return Status::Ok();
   }
 #ifdef SIEVE_WITH_CUDA
+  SetCudaDevice(device.index);
   cuda::ScatterSubmatrix(src.data<float>(), src.stride(0), dst.dim(0), dst.dim(1), Ptr(rows), Ptr(cols),
                          dst.data<float>(), dst.stride(0), beta);
   return Status::Ok();

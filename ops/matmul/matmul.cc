@@ -17,22 +17,26 @@ static_assert(std::size(kDimNames) == static_cast<size_t>(Dim::kCount));
 // Does operand ('a', 'b', 'c') span dimension d?
 bool Spans(char operand, Dim d) {
   switch (operand) {
-    case 'a': return d == Dim::kM || d == Dim::kK;
-    case 'b': return d == Dim::kK || d == Dim::kN;
-    default: return d == Dim::kM || d == Dim::kN;
+    case 'a':
+      return d == Dim::kM || d == Dim::kK;
+    case 'b':
+      return d == Dim::kK || d == Dim::kN;
+    default:
+      return d == Dim::kM || d == Dim::kN;
   }
 }
 
-Layout LayoutOf(const DimSelection& s, char operand) {
-  return operand == 'a' ? s.a : operand == 'b' ? s.b : s.c;
-}
+Layout LayoutOf(const DimSelection& s, char operand) { return operand == 'a' ? s.a : operand == 'b' ? s.b : s.c; }
 
 // The (row-dimension, col-dimension) of an operand's storage.
 std::array<Dim, 2> StoredDims(char operand, const MatMulAttr& attr) {
   switch (operand) {
-    case 'a': return attr.trans_a ? std::array{Dim::kK, Dim::kM} : std::array{Dim::kM, Dim::kK};
-    case 'b': return attr.trans_b ? std::array{Dim::kN, Dim::kK} : std::array{Dim::kK, Dim::kN};
-    default: return {Dim::kM, Dim::kN};
+    case 'a':
+      return attr.trans_a ? std::array{Dim::kK, Dim::kM} : std::array{Dim::kM, Dim::kK};
+    case 'b':
+      return attr.trans_b ? std::array{Dim::kN, Dim::kK} : std::array{Dim::kK, Dim::kN};
+    default:
+      return {Dim::kM, Dim::kN};
   }
 }
 
@@ -90,13 +94,13 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
                  "MatMul operand " << name << " must be 2-D; got " << shapes());
     SIEVE_ENSURE(t->dtype() == DType::kFloat32, StatusCode::kUnimplemented,
                  "MatMul supports float32; operand " << name << " is " << t->ToString());
-    SIEVE_ENSURE(t->device() == c.device(), StatusCode::kInvalidArgument,
-                 "MatMul operands on different devices: " << a.ToString() << ", " << b.ToString() << ", "
-                                                          << c.ToString());
-    SIEVE_ENSURE((t->stride(1) == 1 || t->dim(1) <= 1) && (t->stride(0) >= t->dim(1) || t->dim(0) <= 1),
-                 StatusCode::kInvalidArgument,
+    SIEVE_ENSURE(
+        t->device() == c.device(), StatusCode::kInvalidArgument,
+        "MatMul operands on different devices: " << a.ToString() << ", " << b.ToString() << ", " << c.ToString());
+    SIEVE_ENSURE(IsMatrixView(*t), StatusCode::kInvalidArgument,
                  "MatMul operand " << name << " needs unit column stride and leading dimension >= columns; got "
-                                   << "strides " << ShapeToString(t->strides()) << " for " << ShapeToString(t->shape()));
+                                   << "strides " << ShapeToString(t->strides()) << " for "
+                                   << ShapeToString(t->shape()));
   }
   SIEVE_ENSURE(!Overlaps(c, a) && !Overlaps(c, b), StatusCode::kInvalidArgument,
                "MatMul output C overlaps an input; " << shapes());
@@ -108,7 +112,8 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
     int64_t dense = -1;
     if (sel) {
       const std::string why = ValidatePattern(sel->pattern, sel->extent);
-      SIEVE_ENSURE(why.empty(), StatusCode::kInvalidArgument, "MatMul dimension " << DimName(d) << ": " << why);
+      SIEVE_ENSURE(why.empty(), StatusCode::kInvalidArgument,
+                   "MatMul dimension " << DimName(d) << ": " << why << "; " << shapes());
       SIEVE_ENSURE(sel->extent >= 0, StatusCode::kInvalidArgument, "negative extent for " << DimName(d));
       dense = sel->extent;
       SIEVE_ENSURE(!attr.tile || (attr.tile->rows != d && attr.tile->cols != d), StatusCode::kInvalidArgument,
@@ -122,8 +127,7 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
       if (sel && LayoutOf(*sel, name) == Layout::kPacked) {
         SIEVE_ENSURE(stored == kept, StatusCode::kInvalidArgument,
                      "MatMul dimension " << DimName(d) << " is packed in operand " << name << " and keeps " << kept
-                                         << " of " << dense << " but the operand has " << stored << "; "
-                                         << shapes());
+                                         << " of " << dense << " but the operand has " << stored << "; " << shapes());
       } else if (dense < 0) {
         dense = stored;
       } else {
@@ -136,7 +140,7 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
   }
   if (attr.tile) {
     const std::string why = ValidatePattern(attr.tile->pattern);
-    SIEVE_ENSURE(why.empty(), StatusCode::kInvalidArgument, "MatMul tile selection: " << why);
+    SIEVE_ENSURE(why.empty(), StatusCode::kInvalidArgument, "MatMul tile selection: " << why << "; " << shapes());
     SIEVE_ENSURE(attr.tile->rows != attr.tile->cols, StatusCode::kInvalidArgument,
                  "tile pattern needs two distinct dimensions, got " << DimName(attr.tile->rows) << " twice");
   }
@@ -184,8 +188,8 @@ Status MatMul(const Tensor& a, const Tensor& b, const Tensor& c, const MatMulAtt
     SIEVE_LOG_DEBUG("matmul: {} declines {}: {}", impl->name(), attr.ToString(), supported.message());
     declined += std::string("; ") + std::string(impl->name()) + ": " + supported.message();
   }
-  return SIEVE_ERROR(StatusCode::kUnimplemented, "no MatMul implementation on " << c.device().ToString()
-                                                     << " runs " << attr.ToString() << declined);
+  return SIEVE_ERROR(StatusCode::kUnimplemented, "no MatMul implementation on " << c.device().ToString() << " runs "
+                                                                                << attr.ToString() << declined);
 }
 
 }  // namespace sieve::ops
