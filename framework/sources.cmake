@@ -4,8 +4,10 @@ set(SIEVE_FRAMEWORK_SOURCES
   framework/logging.cc
   framework/memory.cc
   framework/status.cc
+  framework/suggest.cc
   framework/tensor.cc
 )
 set(SIEVE_FRAMEWORK_CUDA_SOURCES
+  framework/cuda_context.cc
   framework/memory_cuda.cc
 )

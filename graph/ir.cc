@@ -6,7 +6,7 @@
 #include <sstream>
 #include <utility>
 
-#include "graph/suggest.h"
+#include "framework/suggest.h"
 
 namespace sieve::graph {
 

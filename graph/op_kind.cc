@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "graph/attrs.h"
-#include "graph/suggest.h"
+#include "framework/suggest.h"
 
 namespace sieve::graph {
 

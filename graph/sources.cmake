@@ -6,6 +6,5 @@ list(APPEND SIEVE_GRAPH_SOURCES
   graph/ir.cc
   graph/op_kind.cc
   graph/pass.cc
-  graph/suggest.cc
   graph/verify.cc
 )

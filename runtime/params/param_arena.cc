@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framework/rng.h"
+#include "framework/suggest.h"
 
 namespace sieve::runtime {
 
@@ -20,22 +21,6 @@ constexpr int64_t kMaxParams = int64_t{1} << 24;
 
 int64_t RoundUpToAlignment(int64_t n) {
   return (n + kParamAlignElements - 1) / kParamAlignElements * kParamAlignElements;
-}
-
-// Levenshtein distance, for "did you mean" suggestions; names are short, so O(|a| |b|) is fine.
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  std::iota(row.begin(), row.end(), size_t{0});
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
-      diagonal = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitute});
-    }
-  }
-  return row[b.size()];
 }
 
 // The elements [offset, offset + numel(shape)) of a flat buffer, viewed with `shape`.
@@ -143,15 +128,8 @@ StatusOr<int64_t> ParamArena::IndexOf(std::string_view name) const {
   if (auto it = index_.find(name); it != index_.end()) return it->second;
   SIEVE_ENSURE(!entries_.empty(), StatusCode::kNotFound,
                "unknown parameter '" << name << "': the arena holds no parameters");
-  const ParamEntry* nearest = &entries_.front();
-  size_t best = EditDistance(name, nearest->name);
-  for (const ParamEntry& e : entries_) {
-    const size_t d = EditDistance(name, e.name);
-    if (d < best) {
-      best = d;
-      nearest = &e;
-    }
-  }
+  const ParamEntry* nearest = &entries_[static_cast<size_t>(NearestIndex(
+      name, size(), [&](int64_t i) -> std::string_view { return entries_[static_cast<size_t>(i)].name; }))];
   return SIEVE_ERROR(StatusCode::kNotFound, "unknown parameter '" << name << "'; did you mean '" << nearest->name
                                                                   << "' " << ShapeToString(nearest->shape)
                                                                   << "? (the arena holds " << size() << " parameters)");

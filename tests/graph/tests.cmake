@@ -4,7 +4,6 @@ list(APPEND SIEVE_TEST_SOURCES
   graph/dump_test.cc
   graph/ir_test.cc
   graph/pass_test.cc
-  graph/suggest_test.cc
   graph/test_graphs.cc
   graph/verify_test.cc
 )

@@ -1,10 +1,10 @@
 // Edit distance with one row of the dynamic-programming table.
-#include "graph/suggest.h"
+#include "framework/suggest.h"
 
 #include <algorithm>
 #include <numeric>
 
-namespace sieve::graph {
+namespace sieve {
 
 size_t EditDistance(std::string_view a, std::string_view b) {
   // row[j] = distance between the first i characters of a and the first j of b.
@@ -23,16 +23,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 std::string NearestName(std::string_view name, const std::vector<std::string>& candidates) {
-  const std::string* best = nullptr;
-  size_t best_distance = 0;
-  for (const std::string& candidate : candidates) {
-    const size_t d = EditDistance(name, candidate);
-    if (best == nullptr || d < best_distance) {
-      best = &candidate;
-      best_distance = d;
-    }
-  }
-  return best == nullptr ? std::string() : *best;
+  const int64_t best = NearestIndex(name, static_cast<int64_t>(candidates.size()),
+                                    [&](int64_t i) -> std::string_view { return candidates[static_cast<size_t>(i)]; });
+  return best < 0 ? std::string() : candidates[static_cast<size_t>(best)];
 }
 
 std::string NearestSuffix(std::string_view name, const std::vector<std::string>& candidates) {
@@ -40,4 +33,4 @@ std::string NearestSuffix(std::string_view name, const std::vector<std::string>&
   return " (nearest: '" + NearestName(name, candidates) + "')";
 }
 
-}  // namespace sieve::graph
+}  // namespace sieve

@@ -1,12 +1,12 @@
 // Tests of the name-suggestion helpers.
-#include "graph/suggest.h"
+#include "framework/suggest.h"
 
 #include <catch2/catch.hpp>
 
-namespace sieve::graph {
+namespace sieve {
 namespace {
 
-TEST_CASE("EditDistance counts insertions, deletions and substitutions", "[graph]") {
+TEST_CASE("EditDistance counts insertions, deletions and substitutions", "[framework]") {
   CHECK(EditDistance("kitten", "sitting") == 3);
   CHECK(EditDistance("sitting", "kitten") == 3);
   CHECK(EditDistance("", "abc") == 3);
@@ -17,7 +17,7 @@ TEST_CASE("EditDistance counts insertions, deletions and substitutions", "[graph
   CHECK(EditDistance("flaw", "lawn") == 2);
 }
 
-TEST_CASE("NearestName picks the closest candidate, the first of equals", "[graph]") {
+TEST_CASE("NearestName picks the closest candidate, the first of equals", "[framework]") {
   const std::vector<std::string> names = {"fc1.w", "fc2.w", "fc1.b", "conv1.w"};
   CHECK(NearestName("fc2.wt", names) == "fc2.w");
   CHECK(NearestName("fc1.x", names) == "fc1.w");  // fc1.w and fc1.b are both 1 away
@@ -28,4 +28,4 @@ TEST_CASE("NearestName picks the closest candidate, the first of equals", "[grap
 }
 
 }  // namespace
-}  // namespace sieve::graph
+}  // namespace sieve
