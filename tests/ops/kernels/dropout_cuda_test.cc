@@ -6,21 +6,13 @@
 #include <vector>
 
 #include "ops/kernels/dropout.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using testing::BitwiseEqual;
+using testing::SymmetricValues;
 
 Tensor OnDevice(const std::vector<float>& v) {
   return Tensor::FromVector({static_cast<int64_t>(v.size())}, v).Clone(Device::CUDA());
@@ -32,7 +24,7 @@ TEST_CASE("CUDA dropout equals the reference bit for bit", "[cuda][ops][kernels]
     for (const int64_t n : {int64_t{1}, int64_t{3}, int64_t{64}, int64_t{1001}, int64_t{1} << 20}) {
       for (const uint64_t first : {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{130}}) {
         INFO("p " << p << ", n " << n << ", first " << first);
-        const std::vector<float> x = RandomValues(n, static_cast<uint32_t>(n));
+        const std::vector<float> x = SymmetricValues(n, static_cast<uint32_t>(n), 2.0f);
         std::vector<float> expected(x.size());
         ref::DropoutForward(x.data(), expected.data(), n, p, stream, first);
         Tensor in = OnDevice(x);
@@ -49,7 +41,7 @@ TEST_CASE("CUDA dropout equals the reference bit for bit", "[cuda][ops][kernels]
 TEST_CASE("CUDA dropout Tensor API: forward and backward share the CPU's mask", "[cuda][ops][kernels][dropout]") {
   const DropoutAttr attr{0.5f, {17, MakeStreamId(StreamKind::kDropout, 1, 2)}};
   const int64_t rows = 128, cols = 1000;
-  const std::vector<float> x = RandomValues(rows * cols, 5), dy = RandomValues(rows * cols, 6);
+  const std::vector<float> x = SymmetricValues(rows * cols, 5, 2.0f), dy = SymmetricValues(rows * cols, 6, 2.0f);
   Tensor y_cpu = Tensor::Zeros({rows, cols}), dx_cpu = Tensor::Zeros({rows, cols});
   REQUIRE(DropoutForward(Tensor::FromVector({rows, cols}, x), y_cpu, attr).ok());
   REQUIRE(DropoutBackward(Tensor::FromVector({rows, cols}, dy), dx_cpu, attr).ok());

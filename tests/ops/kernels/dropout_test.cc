@@ -9,20 +9,13 @@
 #include <random>
 #include <vector>
 
+#include "tests/testing/random_tensors.h"
+
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using testing::BitwiseEqual;
+using testing::SymmetricValues;
 
 // |observed - expected| within `sigmas` standard deviations.
 void CheckWithinSigmas(double observed, double expected, double sigma, double sigmas, const char* what) {
@@ -41,7 +34,7 @@ TEST_CASE("CPU dropout equals the reference bit for bit", "[ops][kernels][dropou
       for (const uint64_t first : kFirsts) {
         if (n > 1000 && first != 0 && first != 3) continue;  // large sizes: one aligned, one unaligned start
         INFO("p " << p << ", n " << n << ", first " << first);
-        const std::vector<float> x = RandomValues(n, static_cast<uint32_t>(n));
+        const std::vector<float> x = SymmetricValues(n, static_cast<uint32_t>(n), 2.0f);
         std::vector<float> expected(x.size()), got(x.size(), NAN);
         ref::DropoutForward(x.data(), expected.data(), n, p, stream, first);
         cpu::ApplyDropout(x.data(), got.data(), n, p, stream, first);
@@ -96,7 +89,7 @@ TEST_CASE("Dropped elements are +0 even where the input is NaN or infinite", "[o
 TEST_CASE("Dropout of a slice of the stream is the slice of the dropout", "[ops][kernels][dropout]") {
   const RandomStream stream{77, 5};
   const int64_t n = 1000;
-  const std::vector<float> x = RandomValues(n, 3);
+  const std::vector<float> x = SymmetricValues(n, 3, 2.0f);
   std::vector<float> whole(x.size());
   cpu::ApplyDropout(x.data(), whole.data(), n, 0.4f, stream, 0);
   for (const int64_t begin : {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{333}}) {
@@ -107,7 +100,7 @@ TEST_CASE("Dropout of a slice of the stream is the slice of the dropout", "[ops]
 }
 
 TEST_CASE("Dropout with p = 0 is the identity", "[ops][kernels][dropout]") {
-  const std::vector<float> x = RandomValues(777, 1);
+  const std::vector<float> x = SymmetricValues(777, 1, 2.0f);
   Tensor in = Tensor::FromVector({777}, x), out = Tensor::Zeros({777});
   REQUIRE(DropoutForward(in, out, {0.0f, {1, 2}}).ok());
   CHECK(BitwiseEqual(out.ToVector(), x));
@@ -115,7 +108,7 @@ TEST_CASE("Dropout with p = 0 is the identity", "[ops][kernels][dropout]") {
 
 TEST_CASE("The Tensor API follows the row-major element index and checks its arguments", "[ops][kernels][dropout]") {
   const DropoutAttr attr{0.3f, {5, MakeStreamId(StreamKind::kDropout, 0, 1)}};
-  const std::vector<float> x = RandomValues(6 * 7, 11);
+  const std::vector<float> x = SymmetricValues(6 * 7, 11, 2.0f);
   Tensor in = Tensor::FromVector({6, 7}, x);
   Tensor out = Tensor::Zeros({6, 7});
   REQUIRE(DropoutForward(in, out, attr).ok());
@@ -148,7 +141,7 @@ TEST_CASE("The Tensor API follows the row-major element index and checks its arg
 
 TEST_CASE("Drop frequency, count and scaled mean match p (SPEC 2.6)", "[ops][kernels][dropout][statistics]") {
   const int64_t units = 1024, iterations = 512;
-  const std::vector<float> x = RandomValues(units, 21);
+  const std::vector<float> x = SymmetricValues(units, 21, 2.0f);
   for (const float p : {0.1f, 0.3f, 0.5f, 0.7f}) {
     INFO("p " << p);
     std::vector<int64_t> drops(static_cast<size_t>(units), 0);
@@ -188,7 +181,7 @@ TEST_CASE("Drop frequency, count and scaled mean match p (SPEC 2.6)", "[ops][ker
 TEST_CASE("Backward regenerates exactly the forward mask", "[ops][kernels][dropout]") {
   const DropoutAttr attr{0.45f, {99, MakeStreamId(StreamKind::kDropout, 7, 3)}};
   const int64_t n = 5003;
-  const std::vector<float> x = RandomValues(n, 8), dy = RandomValues(n, 9);
+  const std::vector<float> x = SymmetricValues(n, 8, 2.0f), dy = SymmetricValues(n, 9, 2.0f);
   Tensor y = Tensor::Zeros({n}), dx = Tensor::Zeros({n});
   REQUIRE(DropoutForward(Tensor::FromVector({n}, x), y, attr).ok());
   REQUIRE(DropoutBackward(Tensor::FromVector({n}, dy), dx, attr).ok());
@@ -232,8 +225,8 @@ TEST_CASE("Dropout gradient matches central finite differences", "[ops][kernels]
   // L(x) = sum_i c_i y_i(x); dL/dx = DropoutBackward(c) under the same mask.
   const DropoutAttr attr{0.3f, {4, MakeStreamId(StreamKind::kDropout, 0, 0)}};
   const int64_t n = 37;
-  std::vector<float> x = RandomValues(n, 13);
-  const std::vector<float> c = RandomValues(n, 14);
+  std::vector<float> x = SymmetricValues(n, 13, 2.0f);
+  const std::vector<float> c = SymmetricValues(n, 14, 2.0f);
   auto loss = [&](const std::vector<float>& in) {
     std::vector<float> y(static_cast<size_t>(n));
     cpu::ApplyDropout(in.data(), y.data(), n, attr.p, attr.stream, 0);

@@ -8,36 +8,19 @@
 #include <vector>
 
 #include "ops/kernels/optimizer.h"
+#include "tests/testing/random_tensors.h"
 
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, uint32_t seed, float scale) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-void CheckUlps(const std::vector<float>& got, const std::vector<float>& want, double ulps, double floor,
-               const char* what) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double magnitude =
-        std::max({std::fabs(static_cast<double>(got[i])), std::fabs(static_cast<double>(want[i])), floor});
-    if (std::fabs(static_cast<double>(got[i]) - want[i]) > ulps * FLT_EPSILON * magnitude) {
-      FAIL_CHECK(what << "[" << i << "]: " << got[i] << " vs " << want[i]);
-      return;
-    }
-  }
-}
+using testing::CheckUlps;
+using testing::SymmetricValues;
 
 TEST_CASE("CUDA updates follow the CPU kernels", "[cuda][ops][kernels][optimizer]") {
   for (const SolverType type : {SolverType::kSGD, SolverType::kNesterov, SolverType::kAdam}) {
     for (const int64_t n : {int64_t{1}, int64_t{1001}, int64_t{2048 * 784}}) {
       INFO(SolverTypeName(type) << ", n " << n);
-      const std::vector<float> w0 = RandomValues(n, 1, 1.0f);
+      const std::vector<float> w0 = SymmetricValues(n, 1, 1.0f);
       Tensor w_cpu = Tensor::FromVector({n}, w0), w_gpu = w_cpu.Clone(Device::CUDA());
       std::vector<Tensor> s_cpu, s_gpu;
       for (int s = 0; s < SolverStateSlots(type); ++s) {
@@ -49,7 +32,7 @@ TEST_CASE("CUDA updates follow the CPU kernels", "[cuda][ops][kernels][optimizer
       hyper.weight_decay = 5e-4f;
       for (int step = 1; step <= 3; ++step) {
         hyper.step = step;
-        const Tensor g = Tensor::FromVector({n}, RandomValues(n, static_cast<uint32_t>(step + 20), 0.5f));
+        const Tensor g = Tensor::FromVector({n}, SymmetricValues(n, static_cast<uint32_t>(step + 20), 0.5f));
         REQUIRE(ApplyUpdate(type, w_cpu, g, s_cpu, hyper).ok());
         REQUIRE(ApplyUpdate(type, w_gpu, g.Clone(Device::CUDA()), s_gpu, hyper).ok());
       }
@@ -60,7 +43,7 @@ TEST_CASE("CUDA updates follow the CPU kernels", "[cuda][ops][kernels][optimizer
 }
 
 TEST_CASE("CUDA gradient clipping matches the CPU and is reproducible", "[cuda][ops][kernels][optimizer]") {
-  const std::vector<float> a = RandomValues(2048 * 784, 2, 0.01f), b = RandomValues(2048, 3, 0.5f);
+  const std::vector<float> a = SymmetricValues(2048 * 784, 2, 0.01f), b = SymmetricValues(2048, 3, 0.5f);
   const Tensor a_cpu = Tensor::FromVector({2048, 784}, a), b_cpu = Tensor::FromVector({2048}, b);
   const double norm_cpu = std::sqrt(*SumOfSquares(a_cpu) + *SumOfSquares(b_cpu));
   std::vector<Tensor> grads = {a_cpu.Clone(Device::CUDA()), b_cpu.Clone()};  // one on each device

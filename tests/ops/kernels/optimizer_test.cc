@@ -13,31 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/random_tensors.h"
+
 namespace sieve::ops {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, uint32_t seed, float scale) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-// got == want to within `ulps` units in the last place of max(|got|, |want|, floor). The floor is
-// the magnitude of the update: where w nearly cancels, the update's own rounding is what is left.
-void CheckUlps(const std::vector<float>& got, const std::vector<float>& want, double ulps, double floor,
-               const char* what) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double magnitude =
-        std::max({std::fabs(static_cast<double>(got[i])), std::fabs(static_cast<double>(want[i])), floor});
-    if (std::fabs(static_cast<double>(got[i]) - want[i]) > ulps * FLT_EPSILON * magnitude) {
-      FAIL_CHECK(what << "[" << i << "]: " << got[i] << " vs " << want[i]);
-      return;
-    }
-  }
-}
+using testing::CheckUlps;
+using testing::SymmetricValues;
 
 const int64_t kSizes[] = {1, 3, 8, 31, 1000, 40000};
 
@@ -45,14 +27,14 @@ TEST_CASE("Fused CPU updates match the Caffe references over three steps", "[ops
   for (const int64_t n : kSizes) {
     for (const float weight_decay : {0.0f, 5e-4f}) {
       INFO("n " << n << ", weight_decay " << weight_decay);
-      const std::vector<float> w0 = RandomValues(n, 1, 1.0f);
+      const std::vector<float> w0 = SymmetricValues(n, 1, 1.0f);
       std::vector<float> w_ref = w0, w_cpu = w0;
       std::vector<float> h_ref(w0.size(), 0.0f), h_cpu(w0.size(), 0.0f);
       std::vector<float> w_nref = w0, w_ncpu = w0, hn_ref(w0.size(), 0.0f), hn_cpu(w0.size(), 0.0f);
       std::vector<float> w_aref = w0, w_acpu = w0;
       std::vector<float> m_ref(w0.size(), 0.0f), m_cpu(w0.size(), 0.0f), v_ref(w0.size(), 0.0f), v_cpu(w0.size(), 0.0f);
       for (int64_t step = 1; step <= 3; ++step) {
-        const std::vector<float> g = RandomValues(n, static_cast<uint32_t>(10 + step), 0.5f);
+        const std::vector<float> g = SymmetricValues(n, static_cast<uint32_t>(10 + step), 0.5f);
         ref::SgdUpdate(w_ref.data(), g.data(), h_ref.data(), n, 0.05f, 0.9f, weight_decay);
         cpu::SgdUpdate(w_cpu.data(), g.data(), h_cpu.data(), n, 0.05f, 0.9f, weight_decay);
         ref::NesterovUpdate(w_nref.data(), g.data(), hn_ref.data(), n, 0.05f, 0.9f, weight_decay);
@@ -170,7 +152,7 @@ TEST_CASE("ApplyUpdate checks shapes, slots and hyper-parameters", "[ops][kernel
 
 TEST_CASE("ApplyUpdate runs the fused CPU kernel", "[ops][kernels][optimizer]") {
   const int64_t n = 50;
-  const std::vector<float> w0 = RandomValues(n, 3, 1.0f), g = RandomValues(n, 4, 1.0f);
+  const std::vector<float> w0 = SymmetricValues(n, 3, 1.0f), g = SymmetricValues(n, 4, 1.0f);
   Tensor w = Tensor::FromVector({5, 10}, w0), m = Tensor::Zeros({5, 10}), v = Tensor::Zeros({5, 10});
   UpdateHyper hyper;
   hyper.lr = 0.01f;
@@ -222,7 +204,7 @@ TEST_CASE("ClipGradients scales by clip / global norm only above the threshold",
 
 TEST_CASE("SumOfSquares matches the reference and does not depend on the thread count", "[ops][kernels][optimizer]") {
   for (const int64_t n : {int64_t{1}, int64_t{17}, int64_t{16384}, int64_t{16385}, int64_t{200003}}) {
-    const std::vector<float> x = RandomValues(n, static_cast<uint32_t>(n), 3.0f);
+    const std::vector<float> x = SymmetricValues(n, static_cast<uint32_t>(n), 3.0f);
     const double expected = ref::SumOfSquares(x.data(), n);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(1);
