@@ -115,6 +115,11 @@ std::string ValueToString(const Graph& graph, const Value& v) {
     if (p.group != 1) os << " group=" << p.group;
     os << ")";
   }
+  if (v.view) {
+    os << " view(of %" << Index(v.view->base) << " at " << v.view->offset;
+    if (!v.view->strides.empty()) os << " strides " << ShapeToString(v.view->strides);
+    os << ")";
+  }
   return os.str();
 }
 

@@ -163,7 +163,36 @@ ValueId Graph::AddValue(std::string name, ValueRole role, Shape planned, DType d
   v.planned = std::move(planned);
   v.role = role;
   values_.push_back(std::move(v));
+  views_of_.emplace_back();
   return id;
+}
+
+ValueId Graph::AddView(std::string name, ValueRole role, Shape planned, ValueId base, int64_t offset,
+                       Shape strides) {
+  SIEVE_CHECK(has_value(base), "view '" << name << "' of value %" << Index(base) << ", which does not exist");
+  const ValueId id = AddValue(std::move(name), role, std::move(planned), values_[Index(base)].dtype);
+  values_[Index(id)].view = ValueView{base, offset, std::move(strides)};
+  views_of_[Index(base)].push_back(id);
+  return id;
+}
+
+ValueId Graph::StorageRoot(ValueId id) const {
+  while (value(id).view) id = value(id).view->base;
+  return id;
+}
+
+int64_t Graph::StorageOffset(ValueId id) const {
+  int64_t offset = 0;
+  for (; value(id).view; id = value(id).view->base) offset += value(id).view->offset;
+  return offset;
+}
+
+bool Graph::IsAssembled(ValueId id) const {
+  const Value& v = value(id);
+  if (IsLeafRole(v.role) || v.producer != kNoNode) return false;
+  for (ValueId view : views_of_[Index(id)])
+    if (value(view).producer != kNoNode || IsAssembled(view)) return true;
+  return false;
 }
 
 void Graph::PackValue(ValueId value, SiteId site, int axis, int64_t group) {
@@ -228,26 +257,40 @@ std::vector<NodeId> Graph::Consumers(ValueId value) const {
   return out;
 }
 
+// Why a node at position `at` may not read `id` yet; empty when it may.
+std::string Graph::Unavailable(ValueId id, int64_t at) const {
+  const Value& v = values_[Index(id)];
+  if (IsLeafRole(v.role)) return {};
+  if (v.producer != kNoNode) {
+    if (!has_node(v.producer)) return "is never produced (role " + std::string(ValueRoleName(v.role)) + ")";
+    if (Index(v.producer) < at) return {};
+    return "is read before its producer " + DescribeNode(nodes_[Index(v.producer)]);
+  }
+  if (v.view) {  // a reading view: available with its base
+    const std::string why = Unavailable(v.view->base, at);
+    return why.empty() ? why : "views " + DescribeValue(values_[Index(v.view->base)]) + ", which " + why;
+  }
+  bool assembled = false;
+  for (ValueId view : views_of_[Index(id)]) {
+    if (values_[Index(view)].producer == kNoNode && !IsAssembled(view)) continue;  // reads, does not write
+    assembled = true;
+    const std::string why = Unavailable(view, at);
+    if (!why.empty()) return "is assembled from " + DescribeValue(values_[Index(view)]) + ", which " + why;
+  }
+  if (assembled) return {};
+  return "is never produced (role " + std::string(ValueRoleName(v.role)) + ")";
+}
+
 Status Graph::CheckTopologicalOrder() const {
-  std::vector<bool> available(values_.size());
-  for (const Value& v : values_) available[Index(v.id)] = IsLeafRole(v.role);
   for (const Node& n : nodes_) {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const ValueId in = n.inputs[i];
       SIEVE_ENSURE(has_value(in), StatusCode::kInvalidArgument,
                    DescribeNode(n) << ": input " << i << " is %" << Index(in) << ", not a value of the graph");
-      if (available[Index(in)]) continue;
-      const Value& v = values_[Index(in)];
-      if (v.producer == kNoNode || !has_node(v.producer))
-        return SIEVE_ERROR(StatusCode::kInvalidArgument, DescribeNode(n) << ": input " << i << " " << DescribeValue(v)
-                                                                         << " is never produced (role "
-                                                                         << ValueRoleName(v.role) << ")");
-      return SIEVE_ERROR(StatusCode::kInvalidArgument, DescribeNode(n) << ": input " << i << " " << DescribeValue(v)
-                                                                       << " is read before its producer "
-                                                                       << DescribeNode(nodes_[Index(v.producer)]));
+      const std::string why = Unavailable(in, Index(n.id));
+      SIEVE_ENSURE(why.empty(), StatusCode::kInvalidArgument,
+                   DescribeNode(n) << ": input " << i << " " << DescribeValue(values_[Index(in)]) << " " << why);
     }
-    for (ValueId out : n.outputs)
-      if (has_value(out)) available[Index(out)] = true;
   }
   return Status::Ok();
 }

@@ -17,6 +17,12 @@
 // its LIVE shape is what this iteration stores, smaller along an axis that a site's pattern
 // packs. Changing patterns never changes a planned shape, so it never allocates.
 //
+// Views: a value may live inside another value's buffer (Value::view): an LSTM time step is a
+// strided row block of its [B, T, H] sequence, a flattened batch is its image batch reshaped. A
+// view with a producer WRITES into the base's buffer (the base is then assembled from such views
+// and has no producer of its own); a view without a producer READS the base once it is available.
+// Neither copies anything.
+//
 // This file is not the verifier (verify.h), the printer (dump.h) or the pass manager (pass.h).
 #pragma once
 
@@ -67,6 +73,15 @@ struct PackedAxis {
   int64_t group = 1;
 };
 
+/// Where a view value lives inside its base's buffer.
+struct ValueView {
+  ValueId base{};   ///< the value whose buffer holds this one (itself possibly a view)
+  int64_t offset = 0;  ///< in elements, from the start of the base's first element
+  /// Element strides per axis, rank of the value's shape; empty: contiguous over the LIVE shape
+  /// (a reshape of a packed value stays dense).
+  Shape strides;
+};
+
 /// A tensor of the graph.
 struct Value {
   ValueId id{};
@@ -77,6 +92,7 @@ struct Value {
   ValueRole role = ValueRole::kActivation;
   NodeId producer = kNoNode;       ///< the node that writes it; kNoNode for leaf roles
   std::vector<PackedAxis> packed;  ///< axes a site packs (at most one entry per axis)
+  std::optional<ValueView> view;   ///< set when the value lives in another value's buffer
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -151,6 +167,10 @@ class Graph {
   ValueId AddParam(std::string name, Shape shape) {
     return AddValue(std::move(name), ValueRole::kParam, std::move(shape));
   }
+  /// A view of `base` (see ValueView): its shape `planned`, `offset` elements into base, with
+  /// `strides` (empty: contiguous). Views of leaf values are leaves of the same role.
+  ValueId AddView(std::string name, ValueRole role, Shape planned, ValueId base, int64_t offset = 0,
+                  Shape strides = {});
   /// Marks `axis` of `value` as packed by `site` (see PackedAxis).
   void PackValue(ValueId value, SiteId site, int axis, int64_t group = 1);
   /// Appends a node; outputs in range that have no producer yet record it.
@@ -184,8 +204,16 @@ class Graph {
 
   /// The nodes that read `value` (as any input, the base included), in node order.
   std::vector<NodeId> Consumers(ValueId value) const;
-  /// OK when every node reads only leaf values and values produced by earlier nodes; otherwise
-  /// the error names the first node that reads a value before (or without) its producer.
+  /// The value whose buffer `id` lives in: follows views to a value that is not one.
+  ValueId StorageRoot(ValueId id) const;
+  /// The offset of `id` in its storage root's buffer, in elements (the sum along the view chain).
+  int64_t StorageOffset(ValueId id) const;
+  /// True for a non-leaf value without a producer that views write into (an assembled value).
+  bool IsAssembled(ValueId id) const;
+  /// OK when every node reads only values that are available: leaves, values produced by earlier
+  /// nodes, views without a producer of an available base, and assembled values once every view
+  /// that writes into them has been produced. Otherwise the error names the first node that
+  /// reads a value before (or without) its producer.
   Status CheckTopologicalOrder() const;
 
   /// Sets this iteration's pattern of a site (nullopt clears it). The attributes and live shapes
@@ -197,6 +225,8 @@ class Graph {
   bool shapes_current() const { return shapes_epoch_ == pattern_epoch_; }
 
  private:
+  std::string Unavailable(ValueId id, int64_t at) const;
+
   friend Status ResolveSiteUses(Graph& graph);
   friend Status ResolveLiveShapes(Graph& graph);
 
@@ -206,6 +236,7 @@ class Graph {
   std::unordered_map<std::string, ValueId> value_by_name_;  // first of equal names
   std::unordered_map<std::string, NodeId> node_by_name_;
   std::unordered_map<std::string, SiteId> site_by_name_;
+  std::vector<std::vector<ValueId>> views_of_;  // per value: the views whose base it is
   // Each SetSitePattern starts a new epoch; the resolution steps record the epoch they saw.
   uint64_t pattern_epoch_ = 0;
   uint64_t attrs_epoch_ = 0;

@@ -173,8 +173,37 @@ class Verifier {
                      DescribeValue(v) << ": axis " << p.axis << " has planned extent " << v.planned[p.axis] << " but "
                                       << DescribeSite(s) << " packs " << s.width << " units x group " << p.group);
       }
+      if (v.view) SIEVE_RETURN_IF_ERROR(CheckView(v));
       if (g_.shapes_current()) SIEVE_RETURN_IF_ERROR(CheckLive(v));
     }
+    return Status::Ok();
+  }
+
+  // A view stays inside its storage root's planned buffer and matches its base's dtype.
+  Status CheckView(const Value& v) const {
+    const ValueView& view = *v.view;
+    SIEVE_ENSURE(g_.has_value(view.base) && view.base != v.id, kInvalid,
+                 DescribeValue(v) << ": views %" << Index(view.base) << ", which is not another value of the graph");
+    const Value& base = V(view.base);
+    SIEVE_ENSURE(base.dtype == v.dtype, kInvalid,
+                 DescribeValue(v) << ": a view must have the dtype of its base " << DescribeValue(base));
+    SIEVE_ENSURE(IsLeafRole(v.role) == IsLeafRole(base.role), kInvalid,
+                 DescribeValue(v) << ": a view of " << DescribeValue(base) << " must be a leaf exactly when its base is");
+    SIEVE_ENSURE(view.offset >= 0, kInvalid, DescribeValue(v) << ": negative view offset " << view.offset);
+    SIEVE_ENSURE(view.strides.empty() || view.strides.size() == v.planned.size(), kInvalid,
+                 DescribeValue(v) << ": " << view.strides.size() << " view strides for rank " << v.planned.size());
+    for (int64_t stride : view.strides) SIEVE_ENSURE(stride >= 0, kInvalid, DescribeValue(v) << ": negative stride");
+    // The last element the view can address, at its planned shape.
+    const Shape strides = view.strides.empty() ? ContiguousStrides(v.planned) : view.strides;
+    int64_t last = g_.StorageOffset(v.id);
+    for (size_t i = 0; i < v.planned.size(); ++i) {
+      if (v.planned[i] == 0) return Status::Ok();
+      last += (v.planned[i] - 1) * strides[i];
+    }
+    const Value& root = V(g_.StorageRoot(v.id));
+    SIEVE_ENSURE(last < ShapeNumel(root.planned), kInvalid,
+                 DescribeValue(v) << ": reaches element " << last << " of " << DescribeValue(root)
+                                  << ", which has " << ShapeNumel(root.planned));
     return Status::Ok();
   }
 
@@ -497,7 +526,8 @@ class Verifier {
                                       << ", which comes from outside the graph, but " << DescribeNode(g_.node(p))
                                       << " writes it");
       } else {
-        SIEVE_ENSURE(p != kNoNode, kInvalid,
+        // Without a producer, a non-leaf value is a reading view or assembled from writing views.
+        SIEVE_ENSURE(p != kNoNode || v.view || g_.IsAssembled(v.id), kInvalid,
                      DescribeValue(v) << " (" << ValueRoleName(v.role) << ") is never produced");
       }
       SIEVE_ENSURE(v.producer == p, kInvalid,

@@ -9,7 +9,9 @@
 //   values    dtype float32 or int32 (labels int32); planned >= 0; live has the planned rank and
 //             0 <= live <= planned on every axis; packed axes name row or channel sites, exist, are
 //             distinct and have planned extent = site width * group; when the live shapes are
-//             current, live = planned except along packed axes, which hold the kept count
+//             current, live = planned except along packed axes, which hold the kept count; a
+//             view has its base's dtype and leafness, offset and strides >= 0, one stride per axis
+//             (or none) and stays inside its storage root's planned buffer
 //   nodes     kind and phase known; operand ids in range; arity per kind; the attribute is the
 //             kind's alternative and well-formed (geometry, ChannelSet, Bernoulli site and rate);
 //             beta and base input agree (BaseInput); int32 exactly at the kind's label / index /
@@ -22,8 +24,9 @@
 //             extent); when attributes and live shapes are both current, live shapes follow the
 //             full rule with the selections and layouts (CheckMatMulShapes)
 //   dataflow  no value produced twice; leaf values (inputs, labels, parameters, optimizer state)
-//             never produced, every other value produced; Value::producer agrees; every input is a
-//             leaf or produced by an earlier node; no forward node reads a backward value
+//             never produced, every other value produced, viewed (reading view) or assembled from
+//             writing views; Value::producer agrees; every input is available (Graph::
+//             CheckTopologicalOrder); no forward node reads a backward value
 #pragma once
 
 #include "framework/status.h"

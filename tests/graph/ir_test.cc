@@ -90,6 +90,46 @@ TEST_CASE("CheckTopologicalOrder names the node that reads a value too early", "
   CHECK_THAT(orphan.CheckTopologicalOrder().message(), Catch::Contains("'d'") && Catch::Contains("never produced"));
 }
 
+TEST_CASE("Views write into an assembled value and read a produced one, in order", "[graph]") {
+  // An LSTM-like sequence [B=2, T=3, H=4]: step t writes rows t of every batch entry (strides
+  // [T*H, 1]); a reader of the whole sequence must come after every step.
+  Graph g;
+  const ValueId x = g.AddValue("x", ValueRole::kInput, {2, 4});
+  const ValueId seq = g.AddValue("seq", ValueRole::kActivation, {2, 3, 4});
+  std::vector<ValueId> steps;
+  for (int t = 0; t < 3; ++t)
+    steps.push_back(g.AddView("h" + std::to_string(t), ValueRole::kActivation, {2, 4}, seq, t * 4, {12, 1}));
+  const ValueId flat = g.AddView("flat", ValueRole::kActivation, {6, 4}, seq);
+  const ValueId out = g.AddValue("out", ValueRole::kActivation, {6, 4});
+  CHECK(g.StorageRoot(steps[2]) == seq);
+  CHECK(g.StorageOffset(steps[2]) == 8);
+  CHECK_FALSE(g.IsAssembled(seq));  // no writer yet
+
+  g.AddNode(OpKind::kCopy, "step0", {x}, {steps[0]});
+  g.AddNode(OpKind::kCopy, "step1", {steps[0]}, {steps[1]});
+  SECTION("a reader after the last writer is in order") {
+    g.AddNode(OpKind::kCopy, "step2", {steps[1]}, {steps[2]});
+    g.AddNode(OpKind::kCopy, "read", {flat}, {out});
+    CHECK(g.IsAssembled(seq));
+    CHECK(g.CheckTopologicalOrder().ok());
+    CHECK(Verify(g).ok());
+  }
+  SECTION("a reader before the last writer is named with the writer") {
+    g.AddNode(OpKind::kCopy, "read", {flat}, {out});
+    g.AddNode(OpKind::kCopy, "step2", {steps[1]}, {steps[2]});
+    const Status st = g.CheckTopologicalOrder();
+    CHECK_THAT(st.message(), Catch::Contains("node 'read'") && Catch::Contains("assembled from value 'h2'") &&
+                                 Catch::Contains("before its producer node 'step2'"));
+  }
+  SECTION("a view that reaches past its root's buffer fails verification") {
+    g.AddNode(OpKind::kCopy, "step2", {steps[1]}, {steps[2]});
+    const ValueId past = g.AddView("past", ValueRole::kActivation, {2, 4}, seq, 10, {12, 1});
+    g.AddNode(OpKind::kCopy, "read", {past}, {g.AddValue("sink", ValueRole::kActivation, {2, 4})});
+    CHECK_THAT(Verify(g).message(), Catch::Contains("'past'") && Catch::Contains("reaches element 25") &&
+                                        Catch::Contains("which has 24"));
+  }
+}
+
 TEST_CASE("ExpandPattern keeps index i exactly when the unit i / group is kept", "[graph]") {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 200; ++trial) {
