@@ -87,10 +87,38 @@ StatusOr<Tensor> Tensor::Reshape(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::View(int64_t byte_offset, DType dtype, Shape shape, Shape strides) const {
+  SIEVE_CHECK(shape.size() == strides.size(), "view of rank " << shape.size() << " with " << strides.size()
+                                                                 << " strides");
+  const int64_t start = offset_ * static_cast<int64_t>(DTypeSize(dtype_)) + byte_offset;
+  const auto size = static_cast<int64_t>(DTypeSize(dtype));
+  SIEVE_CHECK(start >= 0 && start % size == 0,
+              "view at byte " << start << " is not aligned to " << DTypeName(dtype) << " in " << ToString());
+  int64_t last = 0;  // the last element addressed, relative to the view's first
+  bool empty = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    SIEVE_CHECK(shape[i] >= 0 && strides[i] >= 0, "view shape " << ShapeToString(shape) << " strides "
+                                                                  << ShapeToString(strides));
+    empty = empty || shape[i] == 0;
+    last += (shape[i] - 1) * strides[i];
+  }
+  SIEVE_CHECK(storage_ == nullptr || empty || start + (last + 1) * size <= static_cast<int64_t>(storage_->nbytes()),
+              "view " << DTypeName(dtype) << ShapeToString(shape) << " strides " << ShapeToString(strides)
+                      << " at byte " << start << " overruns the storage of " << ToString());
+  Tensor t = *this;
+  t.dtype_ = dtype;
+  t.offset_ = start / size;
+  t.shape_ = std::move(shape);
+  t.strides_ = std::move(strides);
+  return t;
+}
+
 Tensor Tensor::MatrixView(int64_t offset, int64_t rows, int64_t cols, int64_t ld) const {
   SIEVE_CHECK(rows >= 0 && cols >= 0 && ld >= cols && offset >= 0, "bad matrix view");
-  const int64_t last = rows == 0 || cols == 0 ? offset : offset + (rows - 1) * ld + cols;
-  SIEVE_CHECK(storage_ == nullptr ||
+  // An empty view addresses nothing, so it cannot overrun (its offset may sit past an empty storage).
+  const bool empty = rows == 0 || cols == 0;
+  const int64_t last = empty ? 0 : offset + (rows - 1) * ld + cols;
+  SIEVE_CHECK(storage_ == nullptr || empty ||
                   (offset_ + last) * static_cast<int64_t>(DTypeSize(dtype_)) <=
                       static_cast<int64_t>(storage_->nbytes()),
               "matrix view " << rows << "x" << cols << " ld " << ld << " at +" << offset

@@ -58,6 +58,11 @@ class Tensor {
   /// element, consecutive rows `ld` elements apart (the BLAS leading dimension).
   Tensor MatrixView(int64_t offset, int64_t rows, int64_t cols, int64_t ld) const;
 
+  /// A view of `shape` with `strides` (elements of `dtype`) whose first element lies `byte_offset`
+  /// bytes after this tensor's first element: how one arena hands out tensors of several dtypes.
+  /// The byte position must be a multiple of the dtype's size and the view must stay inside the
+  /// storage (an empty view addresses nothing).
+  Tensor View(int64_t byte_offset, DType dtype, Shape shape, Shape strides) const;
   /// Deep copy, optionally onto another device; the result is contiguous.
   Tensor Clone(Device device) const;
   Tensor Clone() const { return Clone(device()); }

@@ -39,6 +39,23 @@ TEST_CASE("Slice and MatrixView are views that share storage", "[framework]") {
   CHECK(t.ToVector()[2] == -1.0f);
   CHECK(t.ToVector()[14] == -1.0f);
   CHECK(t.ToVector()[8] == 8.0f);
+
+  // An empty view addresses nothing: any offset is fine, even into an empty tensor.
+  Tensor empty = Tensor::Empty({0, 47}, DType::kFloat32, Device::CPU());
+  CHECK(empty.MatrixView(1, 0, 47, 47).numel() == 0);
+}
+
+TEST_CASE("View places a tensor of any dtype at a byte offset and checks bounds", "[framework]") {
+  Tensor arena = Tensor::Zeros({16});
+  Tensor ints = arena.View(8, DType::kInt32, {2, 2}, {4, 1});  // elements 2, 3, 6, 7
+  ints.data<int32_t>()[0] = 7;
+  CHECK(ints.dtype() == DType::kInt32);
+  CHECK(ints.SharesStorageWith(arena));
+  CHECK(ints.offset() == 2);
+  Tensor floats = arena.View(24, DType::kFloat32, {3}, {3});  // elements 6, 9, 12
+  floats.data<float>()[0] = 1.5f;
+  CHECK(arena.ToVector()[6] == 1.5f);
+  CHECK(floats.numel() == 3);
 }
 
 TEST_CASE("Reshape needs matching counts and contiguity", "[framework]") {
