@@ -36,8 +36,13 @@ TEST_CASE("CUDA updates follow the CPU kernels", "[cuda][ops][kernels][optimizer
         REQUIRE(ApplyUpdate(type, w_cpu, g, s_cpu, hyper).ok());
         REQUIRE(ApplyUpdate(type, w_gpu, g.Clone(Device::CUDA()), s_gpu, hyper).ok());
       }
-      CheckUlps(w_gpu.ToVector(), w_cpu.ToVector(), 4, hyper.lr, "w");
-      for (size_t s = 0; s < s_cpu.size(); ++s) CheckUlps(s_gpu[s].ToVector(), s_cpu[s].ToVector(), 4, 0.0, "state");
+      // A fused multiply-add differs from two roundings by an ulp of the TERMS, not of the result,
+      // which may nearly cancel them; the floors are the terms' magnitudes: weights up to 1,
+      // momentum histories sums of three steps of lr * |g| <= 0.05 * 0.5, Adam's moments of |g| <= 0.5.
+      CheckUlps(w_gpu.ToVector(), w_cpu.ToVector(), 4, 1.0, "w");
+      const double state_floor = type == SolverType::kAdam ? 0.5 : 3 * hyper.lr * 0.5;
+      for (size_t s = 0; s < s_cpu.size(); ++s)
+        CheckUlps(s_gpu[s].ToVector(), s_cpu[s].ToVector(), 4, state_floor, "state");
     }
   }
 }
