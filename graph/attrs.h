@@ -91,7 +91,8 @@ struct FillAttr {
 };
 
 /// The attribute of a node; std::monostate for kinds without one (IndexRows, ScatterAddRows,
-/// LstmGates, LstmGatesBackward, Copy). Which alternative a kind carries is in its OpInfo.
+/// LstmGates, LstmGatesBackward, Copy, Add, SwapLeadingAxes). Which alternative a kind carries is
+/// in its OpInfo.
 using NodeAttr = std::variant<std::monostate, ops::MatMulAttr, GatherAttr, ScatterAttr, BiasAttr, ActivationAttr,
                               SoftmaxXentAttr, ConvAttr, PoolAttr, DropoutAttr, FillAttr>;
 

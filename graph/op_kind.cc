@@ -56,10 +56,12 @@ constexpr OpInfo kOps[] = {
     {OpKind::kDropoutBackward, "DropoutBackward", 1, 1, kDrop, B::kNone, 0, 0, Bit(0), 0},
     {OpKind::kIndexRows, "IndexRows", 2, 1, kNone, B::kNone, Bit(1), 0, 0, 0},
     {OpKind::kScatterAddRows, "ScatterAddRows", 2, 1, kNone, B::kRequired, Bit(1), 0, 0, 0},
-    {OpKind::kLstmGates, "LstmGates", 2, 3, kNone, B::kNone, 0, 0, 0, 0},
-    {OpKind::kLstmGatesBackward, "LstmGatesBackward", 5, 2, kNone, B::kNone, 0, 0, 0, 0},
+    {OpKind::kLstmGates, "LstmGates", 2, 3, kNone, B::kNone, 0, 0, Bit(1), 0},
+    {OpKind::kLstmGatesBackward, "LstmGatesBackward", 5, 2, kNone, B::kNone, 0, 0, Bit(0), 0},
     {OpKind::kFill, "Fill", 0, 1, kFill, B::kNone, 0, 0, 0, 0},
     {OpKind::kCopy, "Copy", 1, 1, kNone, B::kNone, 0, 0, Bit(0), 0},
+    {OpKind::kAdd, "Add", 2, 1, kNone, B::kNone, 0, 0, Bit(0) | Bit(1), 0},
+    {OpKind::kSwapLeadingAxes, "SwapLeadingAxes", 1, 1, kNone, B::kNone, 0, 0, 0, 0},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount), "one op table row per OpKind");
 

@@ -37,12 +37,21 @@ namespace sieve::graph {
 ///   DropoutBackward      (dy) -> dx                            ops::DropoutBackward
 ///   IndexRows            (table, indices) -> out               ops::GatherRows
 ///   ScatterAddRows       (src, indices) -> dst                 ops::ScatterAddRows
-///   LstmGates            (preact [B,4H], c_prev) -> (h, c, gates [B,4H])
-///   LstmGatesBackward    (gates, c_prev, c, dh, dc) -> (dpreact, dc_prev)
+///   LstmGates            (preact [B,4H], c_prev) -> (h, c, gates [B,4H])   ops::LstmGatesForward
+///   LstmGatesBackward    (gates, c_prev, c, dh, dc) -> (dpreact, dc_prev)  ops::LstmGatesBackward
 ///   Fill                 () -> y                               constant fill
 ///   Copy                 (x) -> y                              element copy
+///   Add                  (a, b) -> y                           ops::Add
+///   SwapLeadingAxes      (x [A,B,R]) -> y [B,A,R]              ops::SwapLeadingAxes
 /// SoftmaxXent's loss statistics (ops::SoftmaxXentStats) are a side result the executor reads
 /// from the kernel; they are not a tensor of the graph.
+///
+/// LstmGatesBackward always takes its five inputs: dh is the gradient of h_t and dc the gradient of
+/// c_t that the next step passes back (its dc_prev). Where none reaches the kernel (dc at the last
+/// step, dh of an output nothing differentiates) the lowering passes a zero value, the output of a
+/// Fill node, so the arity stays fixed; the kernel's own nullable arguments are for direct callers.
+/// LSTM operands are [B, H] or [B, 4H] (the gate blocks i, f, g, o); the verifier checks that they
+/// agree on B and H.
 enum class OpKind : uint8_t {
   kMatMul,
   kGather,
@@ -69,6 +78,8 @@ enum class OpKind : uint8_t {
   kLstmGatesBackward,
   kFill,
   kCopy,
+  kAdd,
+  kSwapLeadingAxes,
   kCount,
 };
 

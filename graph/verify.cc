@@ -245,6 +245,51 @@ class Verifier {
     SIEVE_RETURN_IF_ERROR(CheckDtypesAndShapes(n));
     SIEVE_RETURN_IF_ERROR(CheckSiteUses(n));
     if (n.kind == OpKind::kMatMul) SIEVE_RETURN_IF_ERROR(CheckMatMul(n));
+    if (n.kind == OpKind::kLstmGates || n.kind == OpKind::kLstmGatesBackward) SIEVE_RETURN_IF_ERROR(CheckLstm(n));
+    if (n.kind == OpKind::kSwapLeadingAxes) SIEVE_RETURN_IF_ERROR(CheckSwapLeadingAxes(n));
+    return Status::Ok();
+  }
+
+  // LSTM gate operands: the gate matrices [B, 4H], every other operand [B, H].
+  Status CheckLstm(const Node& n) const {
+    const bool forward = n.kind == OpKind::kLstmGates;
+    const Value& gates = V(n.inputs[0]);  // preact (forward) or gates (backward)
+    SIEVE_ENSURE(gates.planned.size() == 2 && gates.planned[1] % 4 == 0, kInvalid,
+                 DescribeNode(n) << ": " << Operand(n, false, 0) << " " << ShapeToString(gates.planned)
+                                 << " must be [batch, 4 * hidden]");
+    const Shape wide = gates.planned, narrow = {wide[0], wide[1] / 4};
+    auto check = [&](bool output, int index, const Shape& want) {
+      const Value& v = V(output ? n.outputs[index] : n.inputs[index]);
+      SIEVE_ENSURE(v.planned == want, kInvalid,
+                   DescribeNode(n) << ": " << Operand(n, output, index) << " is " << ShapeToString(v.planned)
+                                   << ", expected " << ShapeToString(want) << " to match " << Operand(n, false, 0)
+                                   << " " << ShapeToString(wide));
+      return Status::Ok();
+    };
+    for (int i = 1; i < static_cast<int>(n.inputs.size()); ++i) SIEVE_RETURN_IF_ERROR(check(false, i, narrow));
+    // Forward outputs (h, c, gates); backward outputs (dpreact, dc_prev).
+    const std::vector<Shape> outputs = forward ? std::vector{narrow, narrow, wide} : std::vector{wide, narrow};
+    for (int i = 0; i < static_cast<int>(outputs.size()); ++i) SIEVE_RETURN_IF_ERROR(check(true, i, outputs[i]));
+    return Status::Ok();
+  }
+
+  // x [A, B, R] -> y [B, A, R], packed axes following the swap.
+  Status CheckSwapLeadingAxes(const Node& n) const {
+    const Value& x = V(n.inputs[0]);
+    const Value& y = V(n.outputs[0]);
+    SIEVE_ENSURE(x.planned.size() == 3 && y.planned.size() == 3 && y.planned[0] == x.planned[1] &&
+                     y.planned[1] == x.planned[0] && y.planned[2] == x.planned[2],
+                 kInvalid,
+                 DescribeNode(n) << ": " << DescribeValue(y) << " must be " << DescribeValue(x)
+                                 << " with its two leading axes swapped ([A, B, R] -> [B, A, R])");
+    auto packing = [](const Value& v, bool swap) {
+      std::set<std::tuple<int, int32_t, int64_t>> s;
+      for (const PackedAxis& p : v.packed) s.emplace(swap && p.axis < 2 ? 1 - p.axis : p.axis, Index(p.site), p.group);
+      return s;
+    };
+    SIEVE_ENSURE(packing(x, true) == packing(y, false), kInvalid,
+                 DescribeNode(n) << ": " << DescribeValue(y) << " must be packed like " << DescribeValue(x)
+                                 << " with the two leading axes swapped");
     return Status::Ok();
   }
 

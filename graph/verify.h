@@ -23,6 +23,9 @@
 //   MatMul    planned shapes follow the dense GEMM rule for the transposes (and any selection's
 //             extent); when attributes and live shapes are both current, live shapes follow the
 //             full rule with the selections and layouts (CheckMatMulShapes)
+//   LSTM      LstmGates / LstmGatesBackward: the gate matrices (preact, gates, dpreact) are
+//             [B, 4H], every other operand [B, H]
+//   swap      SwapLeadingAxes: y [B, A, R] for x [A, B, R], packed axes swapped alike
 //   dataflow  no value produced twice; leaf values (inputs, labels, parameters, optimizer state)
 //             never produced, every other value produced, viewed (reading view) or assembled from
 //             writing views; Value::producer agrees; every input is available (Graph::

@@ -29,6 +29,11 @@ ByteRange AddressRange(const Tensor& t);
 /// Do two views address a common byte?
 bool Overlaps(const Tensor& a, const Tensor& b);
 
+/// Do two views share an element? Exact for two matrix views (IsMatrixView) with the same leading
+/// dimension, e.g. the interleaved time steps of one [B, T, X] sequence, which share a byte range
+/// but no element; otherwise the same as Overlaps (conservative).
+bool ElementsOverlap(const Tensor& a, const Tensor& b);
+
 /// Are two views the same elements in the same layout (the in-place case kernels allow)?
 bool IsSameView(const Tensor& a, const Tensor& b);
 

@@ -54,6 +54,13 @@ Status ParamArena::Register(std::string name, Shape shape, ParamSpec spec) {
                              << spec.decay_mult);
   const Status init_ok = ValidateInitSpec(spec.init);
   SIEVE_ENSURE(init_ok.ok(), init_ok.code(), "parameter '" << name << "': " << init_ok.message());
+  for (const ConstantRun& run : spec.init_runs)
+    SIEVE_ENSURE(run.offset >= 0 && run.count >= 0 && run.offset + run.count <= ShapeNumel(shape) &&
+                     std::isfinite(run.value),
+                 StatusCode::kInvalidArgument,
+                 "parameter '" << name << "' " << ShapeToString(shape) << ": the constant run of " << run.count
+                               << " elements from element " << run.offset << " (value " << run.value
+                               << ") must be finite and lie inside its " << ShapeNumel(shape) << " elements");
   index_.emplace(name, size());
   entries_.push_back(ParamEntry{.name = std::move(name), .shape = std::move(shape), .spec = spec});
   return Status::Ok();
@@ -102,6 +109,11 @@ Status ParamArena::Initialize(uint64_t seed) {
     SIEVE_ENSURE(filled.ok(), filled.code(),
                  "initialising parameter '" << e.name << "' " << ShapeToString(e.shape) << " with "
                                             << InitSpecToString(e.spec.init) << ": " << filled.message());
+    for (const ConstantRun& run : e.spec.init_runs) {
+      const std::vector<float> fill(static_cast<size_t>(run.count), run.value);
+      const Tensor values = Tensor::FromVector({run.count}, fill);
+      SIEVE_RETURN_IF_ERROR(RegionView(flat_params_, e.offset + run.offset, {run.count}).CopyFrom(values));
+    }
   }
   return Status::Ok();
 }

@@ -27,11 +27,21 @@ namespace sieve::runtime {
 inline constexpr int64_t kParamAlignBytes = 64;
 inline constexpr int64_t kParamAlignElements = kParamAlignBytes / static_cast<int64_t>(sizeof(float));
 
+/// A run of `count` consecutive elements of a parameter (row-major, from element `offset`) that
+/// starts at `value` instead of what InitSpec draws: the forget-gate block of an LSTM bias, which
+/// starts at the layer's forget bias.
+struct ConstantRun {
+  int64_t offset = 0;
+  int64_t count = 0;
+  float value = 0.0f;
+};
+
 /// Per-parameter learning settings (Caffe's ParamSpec) and how to initialise the weights.
 struct ParamSpec {
   float lr_mult = 1.0f;     // the parameter's rate is the solver's rate times this
   float decay_mult = 1.0f;  // its L2 decay is the solver's weight_decay times this
   InitSpec init;            // Caffe's default filler: constant 0
+  std::vector<ConstantRun> init_runs;  // written over `init`'s values, in order
 };
 
 /// One registered parameter. The tensors are views into the arena's buffers, defined once the
