@@ -4,7 +4,11 @@ set(SIEVE_GRAPH_SOURCES)
 list(APPEND SIEVE_GRAPH_SOURCES
   graph/dump.cc
   graph/ir.cc
+  graph/memory_plan.cc
   graph/op_kind.cc
   graph/pass.cc
+  graph/sequential.cc
   graph/verify.cc
 )
+include(graph/lower/sources.cmake)
+include(graph/grad/sources.cmake)
