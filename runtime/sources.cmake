@@ -3,3 +3,9 @@ set(SIEVE_RUNTIME_SOURCES)
 include(runtime/data/sources.cmake)
 include(runtime/params/sources.cmake)
 include(runtime/solver/sources.cmake)
+list(APPEND SIEVE_RUNTIME_SOURCES
+  runtime/backend.cc
+  runtime/executor.cc
+  runtime/kernel_table.cc
+  runtime/trainer.cc
+)

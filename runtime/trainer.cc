@@ -1,0 +1,375 @@
+// The Trainer (trainer.h): lowering, binding, the training step, Fit, Evaluate and weight files.
+#include "runtime/trainer.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <utility>
+#include <variant>
+
+#include "framework/logging.h"
+#include "framework/memory.h"
+#include "graph/autodiff.h"
+#include "ops/kernels/gather_scatter.h"
+#include "runtime/data/batch_loader.h"
+
+namespace sieve::runtime {
+
+namespace {
+
+using graph::ValueId;
+
+// The label a padded evaluation row carries: the ignore label every softmax node of the graph
+// shares, after giving -1 (never a class) to the nodes that had none.
+StatusOr<int32_t> SetPaddingLabel(graph::Graph& graph) {
+  std::set<int32_t> labels;
+  for (const graph::Node& node : graph.nodes()) {
+    if (node.kind != graph::OpKind::kSoftmaxXent) continue;
+    auto& attr = std::get<graph::SoftmaxXentAttr>(graph.mutable_node(node.id).attr);
+    if (!attr.ignore_label) attr.ignore_label = -1;
+    labels.insert(*attr.ignore_label);
+  }
+  SIEVE_ENSURE(labels.size() <= 1, StatusCode::kInvalidArgument,
+               "the loss layers ignore different labels; evaluation cannot pad a partial batch");
+  return labels.empty() ? -1 : *labels.begin();
+}
+
+double WeightedLoss(const graph::Graph& graph, const Executor& exec, const std::vector<graph::LossHead>& losses) {
+  double loss = 0.0;
+  for (const graph::LossHead& head : losses)
+    loss += std::get<graph::SoftmaxXentAttr>(graph.node(head.node).attr).loss_weight * exec.Stats(head.node).loss();
+  return loss;
+}
+
+// The node whose statistics give the accuracy: the first metric, else the first loss.
+graph::NodeId AccuracyNode(const graph::LoweredNet& net) {
+  return net.metrics.empty() ? net.losses.front().node : net.metrics.front().node;
+}
+
+constexpr char kWeightsMagic[8] = {'S', 'I', 'E', 'V', 'E', 'W', 'T', '1'};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const graph::Network& network, TrainerOptions options) {
+  SIEVE_ENSURE(options.batch_size >= 1, StatusCode::kInvalidArgument,
+               "batch_size " << options.batch_size << " must be at least 1");
+  if (options.eval_batch_size == 0) options.eval_batch_size = options.batch_size;
+  SIEVE_ENSURE(options.eval_batch_size >= 1, StatusCode::kInvalidArgument,
+               "eval_batch_size " << options.eval_batch_size << " must be at least 1");
+  SIEVE_ASSIGN_OR_RETURN(Solver solver, Solver::Create(options.solver));
+  std::unique_ptr<Trainer> t(new Trainer(std::move(options), std::move(solver)));
+  const TrainerOptions& opt = t->options_;
+
+  SIEVE_ASSIGN_OR_RETURN(t->train_, graph::Lower(network, {.batch = opt.batch_size, .training = true}));
+  SIEVE_ASSIGN_OR_RETURN(t->eval_, graph::Lower(network, {.batch = opt.eval_batch_size, .training = false}));
+  SIEVE_ENSURE(!t->train_.losses.empty(), StatusCode::kInvalidArgument,
+               "the network has no loss layer (SoftmaxCrossEntropy) to train");
+  std::vector<graph::NodeId> loss_nodes;
+  for (const graph::LossHead& head : t->train_.losses) loss_nodes.push_back(head.node);
+  SIEVE_ASSIGN_OR_RETURN(const graph::Gradients grads,
+                         graph::AppendBackward(t->train_.graph, loss_nodes, t->train_.custom_gradients));
+  t->grads_ = grads.params;
+
+  for (const graph::ParamDecl& p : t->train_.params) SIEVE_RETURN_IF_ERROR(t->arena_.Register(p.name, p.shape, p.spec));
+  SIEVE_RETURN_IF_ERROR(t->arena_.Finalize(opt.device, opt.solver.type));
+  SIEVE_RETURN_IF_ERROR(t->arena_.Initialize(opt.seed));
+
+  graph::MemoryPlanOptions train_plan;
+  for (const auto& [final_state, initial] : t->train_.state_carry) train_plan.keep_alive.push_back(final_state);
+  graph::MemoryPlanOptions eval_plan;
+  for (const auto& [final_state, initial] : t->eval_.state_carry) eval_plan.keep_alive.push_back(final_state);
+  SIEVE_ASSIGN_OR_RETURN(t->train_exec_, Executor::Create(t->train_.graph, opt.device, train_plan));
+  SIEVE_ASSIGN_OR_RETURN(t->eval_exec_, Executor::Create(t->eval_.graph, opt.device, eval_plan));
+  SIEVE_RETURN_IF_ERROR(t->BindAll(t->train_, *t->train_exec_, t->train_feeds_, true));
+  SIEVE_RETURN_IF_ERROR(t->BindAll(t->eval_, *t->eval_exec_, t->eval_feeds_, false));
+  t->pipeline_ = graph::MakeIterationPipeline({});
+  SIEVE_LOG_INFO("trainer: {} parameters ({} floats) on {}; training arena {:.1f} MiB (unshared {:.1f} MiB)",
+                 t->arena_.size(), t->arena_.param_elements(), opt.device.ToString(),
+                 t->train_exec_->plan().arena_bytes / 1048576.0, t->train_exec_->plan().unshared_bytes / 1048576.0);
+  return t;
+}
+
+Status Trainer::BindAll(const graph::LoweredNet& net, Executor& exec, Feeds& feeds, bool training) {
+  const graph::Graph& g = net.graph;
+  for (const graph::ParamDecl& p : net.params) {
+    SIEVE_ASSIGN_OR_RETURN(const Tensor param, arena_.param(p.name));
+    SIEVE_ENSURE(param.shape() == p.shape, StatusCode::kInternal,
+                 "parameter '" << p.name << "' is " << ShapeToString(p.shape) << " in the "
+                               << (training ? "training" : "evaluation") << " graph but "
+                               << ShapeToString(param.shape()) << " in the arena");
+    SIEVE_RETURN_IF_ERROR(exec.Bind(p.value, param));
+  }
+  if (training) {
+    for (const auto& [param, grad] : grads_) {
+      SIEVE_ASSIGN_OR_RETURN(const Tensor buffer, arena_.grad(g.value(param).name));
+      SIEVE_RETURN_IF_ERROR(exec.Bind(grad, buffer));
+    }
+  }
+  std::set<ValueId> initial_states;
+  for (const auto& [final_state, initial] : net.state_carry) initial_states.insert(initial);
+  std::vector<ValueId> data_inputs;
+  for (ValueId input : net.inputs) {
+    const graph::Value& v = g.value(input);
+    Tensor buffer = Tensor::Zeros(v.planned, v.dtype, options_.device);
+    SIEVE_RETURN_IF_ERROR(exec.Bind(input, buffer));
+    if (initial_states.count(input)) {
+      feeds.states.emplace_back(input, buffer);
+    } else {
+      data_inputs.push_back(input);
+      feeds.data = input;
+      feeds.data_buffer = buffer;
+    }
+  }
+  SIEVE_ENSURE(data_inputs.size() == 1 && net.labels.size() == 1, StatusCode::kInvalidArgument,
+               "the Trainer feeds one data input and one label input; the network has "
+                   << data_inputs.size() << " data input(s) and " << net.labels.size() << " label input(s)");
+  SIEVE_ENSURE(g.value(feeds.data).dtype == DType::kFloat32, StatusCode::kInvalidArgument,
+               graph::DescribeValue(g.value(feeds.data)) << ": classification datasets feed float32 inputs");
+  feeds.label = net.labels.front();
+  const graph::Value& label = g.value(feeds.label);
+  feeds.label_buffer = Tensor::Zeros(label.planned, DType::kInt32, options_.device);
+  return exec.Bind(feeds.label, feeds.label_buffer);
+}
+
+Status Trainer::LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int64_t rows) const {
+  const int64_t batch = feeds.data_buffer.dim(0);
+  const int64_t per_sample = feeds.data_buffer.numel() / batch;
+  const int64_t labels_per_sample = feeds.label_buffer.numel() / batch;
+  SIEVE_ENSURE(features.device().is_cpu() && features.dtype() == DType::kFloat32 && features.is_contiguous() &&
+                   features.rank() == 2 && features.dim(0) == rows && features.dim(1) == per_sample,
+               StatusCode::kInvalidArgument,
+               "batch features " << features.ToString() << " do not fit the input "
+                                 << ShapeToString(feeds.data_buffer.shape()) << ": need a contiguous host float32 ["
+                                 << rows << ", " << per_sample << "]");
+  SIEVE_ENSURE(labels.device().is_cpu() && labels.dtype() == DType::kInt32 && labels.is_contiguous() &&
+                   labels.numel() == rows * labels_per_sample,
+               StatusCode::kInvalidArgument,
+               "batch labels " << labels.ToString() << " do not fit the label input "
+                               << ShapeToString(feeds.label_buffer.shape()) << ": need " << rows * labels_per_sample
+                               << " contiguous host int32 labels");
+  CopyBytes(feeds.data_buffer.raw_data(), options_.device, features.raw_data(), Device::CPU(), features.nbytes());
+  CopyBytes(feeds.label_buffer.raw_data(), options_.device, labels.raw_data(), Device::CPU(), labels.nbytes());
+  return Status::Ok();
+}
+
+Status Trainer::CarryState() {
+  for (const auto& [final_state, initial] : train_.state_carry) {
+    SIEVE_ASSIGN_OR_RETURN(const Tensor from, train_exec_->Get(final_state));
+    SIEVE_ASSIGN_OR_RETURN(const Tensor to, train_exec_->Get(initial));
+    SIEVE_RETURN_IF_ERROR(ops::GatherSubmatrix(from, std::nullopt, std::nullopt, to));
+  }
+  return Status::Ok();
+}
+
+StatusOr<StepResult> Trainer::Step(const Tensor& features, const Tensor& labels) {
+  SIEVE_RETURN_IF_ERROR(LoadBatch(train_feeds_, features, labels, options_.batch_size));
+  graph::PassContext context{.iteration = iteration_, .seed = options_.seed, .options = options_.passes};
+  SIEVE_RETURN_IF_ERROR(pipeline_.Run(train_.graph, context));
+  SIEVE_RETURN_IF_ERROR(train_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
+  SIEVE_ASSIGN_OR_RETURN(const StepReport report, solver_.Step(arena_, iteration_));
+  if (options_.carry_state) SIEVE_RETURN_IF_ERROR(CarryState());
+  ++iteration_;
+  StepResult result;
+  result.loss = WeightedLoss(train_.graph, *train_exec_, train_.losses);
+  result.accuracy = train_exec_->Stats(AccuracyNode(train_)).accuracy();
+  result.lr = report.lr;
+  return result;
+}
+
+StatusOr<std::vector<EpochReport>> Trainer::Fit(const Dataset& train, const FitOptions& options) {
+  SIEVE_ENSURE(options.epochs >= 0, StatusCode::kInvalidArgument, "epochs " << options.epochs << " is negative");
+  BatchLoaderOptions loader_options;
+  loader_options.batch_size = options_.batch_size;
+  loader_options.seed = options_.seed;
+  loader_options.drop_last = true;
+  SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<BatchLoader> loader, BatchLoader::Create(train, loader_options));
+  std::vector<EpochReport> reports;
+  using Clock = std::chrono::steady_clock;
+  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    EpochReport report;
+    report.epoch = epoch;
+    double loss_sum = 0.0, accuracy_sum = 0.0;
+    const int64_t batches = loader->batches_per_epoch();
+    const auto start = Clock::now();
+    auto window_start = start;
+    for (int64_t b = 0; b < batches; ++b) {
+      const Batch batch = loader->Next();
+      SIEVE_ASSIGN_OR_RETURN(const StepResult step, Step(batch.features, batch.labels));
+      loss_sum += step.loss;
+      accuracy_sum += step.accuracy;
+      if (options.display > 0 && iteration_ % options.display == 0) {
+        const auto now = Clock::now();
+        const double seconds = std::chrono::duration<double>(now - window_start).count();
+        window_start = now;
+        SIEVE_LOG_INFO("iteration {} ({:.1f} it/s): loss = {:.4f}, accuracy = {:.4f}, lr = {:g}", iteration_,
+                       options.display / seconds, step.loss, step.accuracy, step.lr);
+      }
+    }
+    report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    report.iterations = iteration_;
+    report.train_loss = batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
+    report.train_accuracy = batches > 0 ? accuracy_sum / static_cast<double>(batches) : 0.0;
+    if (options.eval) {
+      SIEVE_ASSIGN_OR_RETURN(report.eval, Evaluate(*options.eval));
+      SIEVE_LOG_INFO("epoch {}/{}: train loss {:.4f} accuracy {:.4f} | test loss {:.4f} accuracy {:.4f} | {:.1f} s",
+                     epoch, options.epochs, report.train_loss, report.train_accuracy, report.eval->loss,
+                     report.eval->accuracy, report.seconds);
+    } else {
+      SIEVE_LOG_INFO("epoch {}/{}: train loss {:.4f} accuracy {:.4f} | {:.1f} s", epoch, options.epochs,
+                     report.train_loss, report.train_accuracy, report.seconds);
+    }
+    reports.push_back(report);
+    if (options.on_epoch && !options.on_epoch(report)) break;
+  }
+  return reports;
+}
+
+StatusOr<EvalResult> Trainer::Evaluate(const Dataset& data) {
+  const int64_t batch = options_.eval_batch_size;
+  const int64_t per_sample = eval_feeds_.data_buffer.numel() / batch;
+  SIEVE_ENSURE(data.feature_dim() == per_sample, StatusCode::kInvalidArgument,
+               "the dataset has " << data.feature_dim() << " features per example; the network's input "
+                                  << ShapeToString(eval_feeds_.data_buffer.shape()) << " takes " << per_sample);
+  SIEVE_ASSIGN_OR_RETURN(const int32_t pad_label, SetPaddingLabel(eval_.graph));
+  for (auto& [value, buffer] : eval_feeds_.states) ZeroBytes(buffer.raw_data(), buffer.device(), buffer.nbytes());
+  double loss_sum = 0.0;
+  int64_t counted = 0, correct = 0;
+  Tensor features = Tensor::Zeros({batch, per_sample});
+  Tensor labels = Tensor::Empty({batch}, DType::kInt32);
+  const graph::NodeId accuracy_node = AccuracyNode(eval_);
+  for (int64_t start = 0; start < data.size(); start += batch) {
+    const int64_t rows = std::min(batch, data.size() - start);
+    std::memcpy(features.data<float>(), data.row(start), static_cast<size_t>(rows * per_sample) * sizeof(float));
+    std::memset(features.data<float>() + rows * per_sample, 0,
+                static_cast<size_t>((batch - rows) * per_sample) * sizeof(float));
+    for (int64_t i = 0; i < batch; ++i) labels.data<int32_t>()[i] = i < rows ? data.label(start + i) : pad_label;
+    SIEVE_RETURN_IF_ERROR(LoadBatch(eval_feeds_, features, labels, batch));
+    SIEVE_RETURN_IF_ERROR(eval_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
+    // Weighted by the counted rows, so padded rows change nothing.
+    const ops::SoftmaxXentStats& accuracy = eval_exec_->Stats(accuracy_node);
+    loss_sum += WeightedLoss(eval_.graph, *eval_exec_, eval_.losses) * static_cast<double>(accuracy.counted);
+    counted += accuracy.counted;
+    correct += accuracy.correct;
+    if (options_.carry_state) {
+      for (const auto& [final_state, initial] : eval_.state_carry) {
+        SIEVE_ASSIGN_OR_RETURN(const Tensor from, eval_exec_->Get(final_state));
+        SIEVE_ASSIGN_OR_RETURN(const Tensor to, eval_exec_->Get(initial));
+        SIEVE_RETURN_IF_ERROR(ops::GatherSubmatrix(from, std::nullopt, std::nullopt, to));
+      }
+    }
+  }
+  EvalResult result;
+  result.examples = counted;
+  result.loss = counted > 0 ? loss_sum / static_cast<double>(counted) : 0.0;
+  result.accuracy = counted > 0 ? static_cast<double>(correct) / static_cast<double>(counted) : 0.0;
+  return result;
+}
+
+Status Trainer::SaveWeights(const std::string& path) const {
+  std::string bytes(kWeightsMagic, sizeof(kWeightsMagic));
+  auto put = [&bytes](const void* data, size_t n) { bytes.append(static_cast<const char*>(data), n); };
+  const auto count = static_cast<uint32_t>(arena_.size());
+  put(&count, sizeof(count));
+  for (const ParamEntry& p : arena_) {
+    const auto name_size = static_cast<uint32_t>(p.name.size());
+    const auto rank = static_cast<uint32_t>(p.shape.size());
+    put(&name_size, sizeof(name_size));
+    put(p.name.data(), p.name.size());
+    put(&rank, sizeof(rank));
+    put(p.shape.data(), p.shape.size() * sizeof(int64_t));
+    const std::vector<float> values = p.param.ToVector();
+    put(values.data(), values.size() * sizeof(float));
+  }
+  const auto crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
+                                               static_cast<uInt>(bytes.size())));
+  put(&crc, sizeof(crc));
+
+  const std::string temporary = path + ".tmp";
+  FILE* file = std::fopen(temporary.c_str(), "wb");
+  SIEVE_ENSURE(file != nullptr, StatusCode::kUnavailable,
+               "cannot write weights to '" << temporary << "': " << std::strerror(errno));
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() && std::fflush(file) == 0 &&
+                       fsync(fileno(file)) == 0;
+  const int saved_errno = errno;
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !closed) {
+    std::remove(temporary.c_str());
+    return SIEVE_ERROR(StatusCode::kUnavailable, "writing weights to '" << temporary << "' failed: "
+                                                                        << std::strerror(written ? errno : saved_errno)
+                                                                        << "; '" << path << "' is unchanged");
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(temporary.c_str());
+    return SIEVE_ERROR(StatusCode::kUnavailable, "cannot move '" << temporary << "' to '" << path
+                                                                 << "': " << std::strerror(rename_errno)
+                                                                 << "; '" << path << "' is unchanged");
+  }
+  return Status::Ok();
+}
+
+Status Trainer::LoadWeights(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SIEVE_ENSURE(in.good(), StatusCode::kNotFound, "cannot open weights file '" << path << "'");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  SIEVE_ENSURE(bytes.size() >= sizeof(kWeightsMagic) + 8 &&
+                   std::memcmp(bytes.data(), kWeightsMagic, sizeof(kWeightsMagic)) == 0,
+               StatusCode::kDataLoss, "'" << path << "' is not a Sieve weights file");
+  uint32_t stored_crc = 0;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof(stored_crc), sizeof(stored_crc));
+  const size_t body = bytes.size() - sizeof(stored_crc);
+  SIEVE_ENSURE(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)) == stored_crc,
+               StatusCode::kDataLoss, "'" << path << "' is corrupt (checksum mismatch)");
+  size_t at = sizeof(kWeightsMagic);
+  auto take = [&](void* out, size_t n) {
+    if (at + n > body) return false;
+    std::memcpy(out, bytes.data() + at, n);
+    at += n;
+    return true;
+  };
+  uint32_t count = 0;
+  take(&count, sizeof(count));
+  std::map<std::string, std::pair<Shape, std::vector<float>>> stored;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t name_size = 0, rank = 0;
+    std::string name;
+    bool ok = take(&name_size, sizeof(name_size)) && name_size < (1u << 16);
+    if (ok) {
+      name.resize(name_size);
+      ok = take(name.data(), name_size) && take(&rank, sizeof(rank)) && rank <= 8;
+    }
+    Shape shape(ok ? rank : 0);
+    ok = ok && take(shape.data(), rank * sizeof(int64_t));
+    int64_t numel = 1;
+    for (int64_t d : shape) ok = ok && d >= 0 && (numel *= d) <= static_cast<int64_t>(body);
+    std::vector<float> values(ok ? static_cast<size_t>(numel) : 0);
+    ok = ok && take(values.data(), values.size() * sizeof(float));
+    SIEVE_ENSURE(ok, StatusCode::kDataLoss, "'" << path << "' is truncated in parameter " << i + 1 << " of " << count);
+    stored[name] = {std::move(shape), std::move(values)};
+  }
+  for (const ParamEntry& p : arena_) {
+    auto it = stored.find(p.name);
+    SIEVE_ENSURE(it != stored.end(), StatusCode::kNotFound,
+                 "'" << path << "' has no parameter '" << p.name << "' of shape " << ShapeToString(p.shape));
+    SIEVE_ENSURE(it->second.first == p.shape, StatusCode::kInvalidArgument,
+                 "'" << path << "': parameter '" << p.name << "' is " << ShapeToString(it->second.first)
+                     << " in the file but " << ShapeToString(p.shape) << " in the network");
+  }
+  for (const ParamEntry& p : arena_) {
+    const std::vector<float>& values = stored[p.name].second;
+    CopyBytes(p.param.raw_data(), p.param.device(), values.data(), Device::CPU(), values.size() * sizeof(float));
+  }
+  for (const auto& [name, entry] : stored)
+    if (!arena_.IndexOf(name).ok()) SIEVE_LOG_WARN("'{}': parameter '{}' is not in the network; ignored", path, name);
+  Synchronize(arena_.device());
+  return Status::Ok();
+}
+
+}  // namespace sieve::runtime

@@ -1,0 +1,150 @@
+// The Trainer: trains and evaluates a Network on one device, in a few lines.
+//
+//   auto trainer = Trainer::Create(network, {.batch_size = 128, .solver = solver});
+//   (*trainer)->Fit(train_set, {.epochs = 20, .eval = &test_set});
+//   (*trainer)->SaveWeights("mlp.weights");
+//
+// Create lowers the network twice (graph/lower.h): a training graph with dropout and the backward
+// appended (graph/autodiff.h), and an evaluation graph without dropout (SPEC 1: evaluation runs
+// dense). Both run on executors (executor.h) that share one ParamArena: weights, gradients and
+// optimizer state. Each training iteration runs the per-iteration pass pipeline (the dropout
+// passes of SPEC 2 and 3 plug in there), the training graph, then the solver step.
+//
+// The classification datasets of runtime/data feed the single data input and the label input of
+// the network; each batch's features are copied into the input buffer whose per-sample shape
+// they fill ([B, 784] becomes [B, 1, 28, 28] for a CNN or [B, 28, 28] for a row-sequence LSTM).
+//
+// Not here: solver files and the CLI (issue 6), full checkpoints with solver state and loader
+// position (this file saves and loads weights only), and the dropout pattern passes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "framework/device.h"
+#include "framework/status.h"
+#include "framework/tensor.h"
+#include "graph/layers.h"
+#include "graph/lower.h"
+#include "graph/pass.h"
+#include "runtime/data/dataset.h"
+#include "runtime/executor.h"
+#include "runtime/params/param_arena.h"
+#include "runtime/solver/solver.h"
+
+namespace sieve::runtime {
+
+struct TrainerOptions {
+  int64_t batch_size = 128;
+  /// Evaluation batch size; 0 takes batch_size. The last partial batch is padded with ignored rows.
+  int64_t eval_batch_size = 0;
+  SolverConfig solver;
+  Device device = Device::CPU();
+  /// Seeds the initial weights, the data order and every dropout draw.
+  uint64_t seed = 1;
+  /// Carry recurrent state (LSTM h and c) from one batch to the next, as stateful language models
+  /// do; otherwise every batch starts from zero state.
+  bool carry_state = false;
+  /// Verification, dumps and timing of the per-iteration passes.
+  graph::PassOptions passes;
+};
+
+/// What one training iteration measured.
+struct StepResult {
+  double loss = 0.0;      ///< the mean loss of the batch (the sum over loss layers)
+  double accuracy = 0.0;  ///< of the first metric (or loss) layer
+  float lr = 0.0f;        ///< the learning rate the solver used
+};
+
+/// Loss and accuracy over a dataset, with the examples counted.
+struct EvalResult {
+  double loss = 0.0;
+  double accuracy = 0.0;
+  int64_t examples = 0;
+};
+
+/// One epoch of Fit.
+struct EpochReport {
+  int64_t epoch = 0;           ///< 1-based
+  int64_t iterations = 0;      ///< the trainer's iteration count at the end of the epoch
+  double train_loss = 0.0;     ///< mean over the epoch's batches
+  double train_accuracy = 0.0;
+  std::optional<EvalResult> eval;
+  double seconds = 0.0;        ///< training time of the epoch (evaluation excluded)
+};
+
+struct FitOptions {
+  int64_t epochs = 1;
+  /// Evaluated after every epoch when set.
+  const Dataset* eval = nullptr;
+  /// Log a progress line every this many iterations (0: only per epoch).
+  int64_t display = 100;
+  /// Called after every epoch; returning false stops training.
+  std::function<bool(const EpochReport&)> on_epoch;
+};
+
+class Trainer {
+ public:
+  /// Lowers `network` for training and evaluation, registers and initialises its parameters and
+  /// plans both executors. Errors: those of Lower and AppendBackward (naming the layer), a network
+  /// without a loss layer or with other than one data input and one label input, a solver that
+  /// fails Solver::Create, a device without support.
+  static StatusOr<std::unique_ptr<Trainer>> Create(const graph::Network& network, TrainerOptions options);
+
+  /// One training iteration on a batch of host tensors: features [B, D] float32 (D = the input's
+  /// per-sample size) and labels [B] int32, B = batch_size.
+  StatusOr<StepResult> Step(const Tensor& features, const Tensor& labels);
+  /// Trains for options.epochs epochs over `train` (shuffled with the seed; the last partial batch
+  /// of an epoch is dropped), evaluating on options.eval after each.
+  StatusOr<std::vector<EpochReport>> Fit(const Dataset& train, const FitOptions& options);
+  /// Dense evaluation (no dropout) over every example of `data`, in order.
+  StatusOr<EvalResult> Evaluate(const Dataset& data);
+
+  /// Writes every parameter (name, shape, values) to `path` through a temporary file renamed into
+  /// place, so an interrupted save never replaces a good file. Errors name the path.
+  Status SaveWeights(const std::string& path) const;
+  /// Reads weights written by SaveWeights. Every parameter of the network must be in the file with
+  /// its shape; errors name the path and the parameter (and both shapes). Nothing is changed on error.
+  Status LoadWeights(const std::string& path);
+
+  int64_t iteration() const { return iteration_; }
+  ParamArena& params() { return arena_; }
+  const ParamArena& params() const { return arena_; }
+  const graph::Graph& train_graph() const { return train_.graph; }
+  const graph::Graph& eval_graph() const { return eval_.graph; }
+  const Executor& train_executor() const { return *train_exec_; }
+  const Solver& solver() const { return solver_; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  // The input, label and state buffers one executor reads.
+  struct Feeds {
+    graph::ValueId data{}, label{};
+    Tensor data_buffer, label_buffer;
+    std::vector<std::pair<graph::ValueId, Tensor>> states;  // initial-state inputs, zero unless carried
+  };
+
+  Trainer(TrainerOptions options, Solver solver) : options_(std::move(options)), solver_(std::move(solver)) {}
+  Status BindAll(const graph::LoweredNet& net, Executor& exec, Feeds& feeds, bool training);
+  Status LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int64_t rows) const;
+  Status CarryState();
+
+  TrainerOptions options_;
+  Solver solver_;
+  graph::LoweredNet train_;
+  graph::LoweredNet eval_;
+  std::vector<std::pair<graph::ValueId, graph::ValueId>> grads_;  // train param value -> its gradient
+  ParamArena arena_;
+  std::unique_ptr<Executor> train_exec_;
+  std::unique_ptr<Executor> eval_exec_;
+  Feeds train_feeds_;
+  Feeds eval_feeds_;
+  graph::PassManager pipeline_;
+  int64_t iteration_ = 0;
+};
+
+}  // namespace sieve::runtime
