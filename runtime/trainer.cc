@@ -130,32 +130,42 @@ Status Trainer::BindAll(const graph::LoweredNet& net, Executor& exec, Feeds& fee
   SIEVE_ENSURE(data_inputs.size() == 1 && net.labels.size() == 1, StatusCode::kInvalidArgument,
                "the Trainer feeds one data input and one label input; the network has "
                    << data_inputs.size() << " data input(s) and " << net.labels.size() << " label input(s)");
-  SIEVE_ENSURE(g.value(feeds.data).dtype == DType::kFloat32, StatusCode::kInvalidArgument,
-               graph::DescribeValue(g.value(feeds.data)) << ": classification datasets feed float32 inputs");
   feeds.label = net.labels.front();
   const graph::Value& label = g.value(feeds.label);
   feeds.label_buffer = Tensor::Zeros(label.planned, DType::kInt32, options_.device);
   return exec.Bind(feeds.label, feeds.label_buffer);
 }
 
-Status Trainer::LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int64_t rows) const {
+Status Trainer::LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int32_t pad_label) const {
   const int64_t batch = feeds.data_buffer.dim(0);
-  const int64_t per_sample = feeds.data_buffer.numel() / batch;
-  const int64_t labels_per_sample = feeds.label_buffer.numel() / batch;
-  SIEVE_ENSURE(features.device().is_cpu() && features.dtype() == DType::kFloat32 && features.is_contiguous() &&
-                   features.rank() == 2 && features.dim(0) == rows && features.dim(1) == per_sample,
+  const int64_t per_example = feeds.data_buffer.numel() / batch;
+  const int64_t labels_per_example = feeds.label_buffer.numel() / batch;
+  const DType dtype = feeds.data_buffer.dtype();
+  const int64_t rows = features.rank() > 0 ? features.dim(0) : 0;
+  SIEVE_ENSURE(features.device().is_cpu() && features.dtype() == dtype && features.is_contiguous() && rows >= 1 &&
+                   rows <= batch && features.numel() == rows * per_example,
                StatusCode::kInvalidArgument,
                "batch features " << features.ToString() << " do not fit the input "
-                                 << ShapeToString(feeds.data_buffer.shape()) << ": need a contiguous host float32 ["
-                                 << rows << ", " << per_sample << "]");
+                                 << ShapeToString(feeds.data_buffer.shape()) << ": need contiguous host "
+                                 << DTypeName(dtype) << " rows of " << per_example << " values, at most " << batch
+                                 << " rows");
   SIEVE_ENSURE(labels.device().is_cpu() && labels.dtype() == DType::kInt32 && labels.is_contiguous() &&
-                   labels.numel() == rows * labels_per_sample,
+                   labels.numel() == rows * labels_per_example,
                StatusCode::kInvalidArgument,
                "batch labels " << labels.ToString() << " do not fit the label input "
-                               << ShapeToString(feeds.label_buffer.shape()) << ": need " << rows * labels_per_sample
+                               << ShapeToString(feeds.label_buffer.shape()) << ": need " << rows * labels_per_example
                                << " contiguous host int32 labels");
-  CopyBytes(feeds.data_buffer.raw_data(), options_.device, features.raw_data(), Device::CPU(), features.nbytes());
-  CopyBytes(feeds.label_buffer.raw_data(), options_.device, labels.raw_data(), Device::CPU(), labels.nbytes());
+  const Device device = options_.device;
+  CopyBytes(feeds.data_buffer.raw_data(), device, features.raw_data(), Device::CPU(), features.nbytes());
+  CopyBytes(feeds.label_buffer.raw_data(), device, labels.raw_data(), Device::CPU(), labels.nbytes());
+  if (rows < batch) {  // padding: zero inputs, labels the losses ignore
+    const size_t element = DTypeSize(dtype);
+    ZeroBytes(static_cast<char*>(feeds.data_buffer.raw_data()) + features.nbytes(), device,
+              static_cast<size_t>((batch - rows) * per_example) * element);
+    const std::vector<int32_t> padding(static_cast<size_t>((batch - rows) * labels_per_example), pad_label);
+    CopyBytes(feeds.label_buffer.data<int32_t>() + labels.numel(), device, padding.data(), Device::CPU(),
+              padding.size() * sizeof(int32_t));
+  }
   return Status::Ok();
 }
 
@@ -169,7 +179,10 @@ Status Trainer::CarryState() {
 }
 
 StatusOr<StepResult> Trainer::Step(const Tensor& features, const Tensor& labels) {
-  SIEVE_RETURN_IF_ERROR(LoadBatch(train_feeds_, features, labels, options_.batch_size));
+  SIEVE_ENSURE(features.rank() > 0 && features.dim(0) == options_.batch_size, StatusCode::kInvalidArgument,
+               "a training batch has batch_size = " << options_.batch_size << " rows; got features "
+                                                    << features.ToString());
+  SIEVE_RETURN_IF_ERROR(LoadBatch(train_feeds_, features, labels, 0));
   graph::PassContext context{.iteration = iteration_, .seed = options_.seed, .options = options_.passes};
   SIEVE_RETURN_IF_ERROR(pipeline_.Run(train_.graph, context));
   SIEVE_RETURN_IF_ERROR(train_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
@@ -184,14 +197,22 @@ StatusOr<StepResult> Trainer::Step(const Tensor& features, const Tensor& labels)
 }
 
 StatusOr<std::vector<EpochReport>> Trainer::Fit(const Dataset& train, const FitOptions& options) {
-  SIEVE_ENSURE(options.epochs >= 0, StatusCode::kInvalidArgument, "epochs " << options.epochs << " is negative");
   BatchLoaderOptions loader_options;
   loader_options.batch_size = options_.batch_size;
   loader_options.seed = options_.seed;
   loader_options.drop_last = true;
   SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<BatchLoader> loader, BatchLoader::Create(train, loader_options));
+  return Fit(*loader, options);
+}
+
+StatusOr<std::vector<EpochReport>> Trainer::Fit(BatchSource& train, const FitOptions& options) {
+  SIEVE_ENSURE(options.epochs >= 0, StatusCode::kInvalidArgument, "epochs " << options.epochs << " is negative");
+  BatchSource* loader = &train;
   std::vector<EpochReport> reports;
   using Clock = std::chrono::steady_clock;
+  // The progress line's rate covers the iterations since the previous line, training time only.
+  double window_seconds = 0.0;
+  int64_t window_iterations = 0;
   for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
     EpochReport report;
     report.epoch = epoch;
@@ -204,14 +225,18 @@ StatusOr<std::vector<EpochReport>> Trainer::Fit(const Dataset& train, const FitO
       SIEVE_ASSIGN_OR_RETURN(const StepResult step, Step(batch.features, batch.labels));
       loss_sum += step.loss;
       accuracy_sum += step.accuracy;
+      ++window_iterations;
       if (options.display > 0 && iteration_ % options.display == 0) {
         const auto now = Clock::now();
-        const double seconds = std::chrono::duration<double>(now - window_start).count();
+        window_seconds += std::chrono::duration<double>(now - window_start).count();
         window_start = now;
         SIEVE_LOG_INFO("iteration {} ({:.1f} it/s): loss = {:.4f}, accuracy = {:.4f}, lr = {:g}", iteration_,
-                       options.display / seconds, step.loss, step.accuracy, step.lr);
+                       static_cast<double>(window_iterations) / window_seconds, step.loss, step.accuracy, step.lr);
+        window_seconds = 0.0;
+        window_iterations = 0;
       }
     }
+    window_seconds += std::chrono::duration<double>(Clock::now() - window_start).count();
     report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     report.iterations = iteration_;
     report.train_loss = batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
@@ -232,25 +257,27 @@ StatusOr<std::vector<EpochReport>> Trainer::Fit(const Dataset& train, const FitO
 }
 
 StatusOr<EvalResult> Trainer::Evaluate(const Dataset& data) {
-  const int64_t batch = options_.eval_batch_size;
-  const int64_t per_sample = eval_feeds_.data_buffer.numel() / batch;
-  SIEVE_ENSURE(data.feature_dim() == per_sample, StatusCode::kInvalidArgument,
+  const int64_t per_example = eval_feeds_.data_buffer.numel() / options_.eval_batch_size;
+  SIEVE_ENSURE(data.feature_dim() == per_example, StatusCode::kInvalidArgument,
                "the dataset has " << data.feature_dim() << " features per example; the network's input "
-                                  << ShapeToString(eval_feeds_.data_buffer.shape()) << " takes " << per_sample);
+                                  << ShapeToString(eval_feeds_.data_buffer.shape()) << " takes " << per_example);
+  BatchLoaderOptions in_order;
+  in_order.batch_size = options_.eval_batch_size;
+  in_order.shuffle = false;
+  in_order.prefetch_depth = 0;
+  SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<BatchLoader> loader, BatchLoader::Create(data, in_order));
+  return Evaluate(*loader);
+}
+
+StatusOr<EvalResult> Trainer::Evaluate(BatchSource& source) {
   SIEVE_ASSIGN_OR_RETURN(const int32_t pad_label, SetPaddingLabel(eval_.graph));
   for (auto& [value, buffer] : eval_feeds_.states) ZeroBytes(buffer.raw_data(), buffer.device(), buffer.nbytes());
   double loss_sum = 0.0;
   int64_t counted = 0, correct = 0;
-  Tensor features = Tensor::Zeros({batch, per_sample});
-  Tensor labels = Tensor::Empty({batch}, DType::kInt32);
   const graph::NodeId accuracy_node = AccuracyNode(eval_);
-  for (int64_t start = 0; start < data.size(); start += batch) {
-    const int64_t rows = std::min(batch, data.size() - start);
-    std::memcpy(features.data<float>(), data.row(start), static_cast<size_t>(rows * per_sample) * sizeof(float));
-    std::memset(features.data<float>() + rows * per_sample, 0,
-                static_cast<size_t>((batch - rows) * per_sample) * sizeof(float));
-    for (int64_t i = 0; i < batch; ++i) labels.data<int32_t>()[i] = i < rows ? data.label(start + i) : pad_label;
-    SIEVE_RETURN_IF_ERROR(LoadBatch(eval_feeds_, features, labels, batch));
+  for (int64_t b = 0; b < source.batches_per_epoch(); ++b) {
+    const Batch batch = source.Next();
+    SIEVE_RETURN_IF_ERROR(LoadBatch(eval_feeds_, batch.features, batch.labels, pad_label));
     SIEVE_RETURN_IF_ERROR(eval_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
     // Weighted by the counted rows, so padded rows change nothing.
     const ops::SoftmaxXentStats& accuracy = eval_exec_->Stats(accuracy_node);

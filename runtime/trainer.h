@@ -10,9 +10,10 @@
 // optimizer state. Each training iteration runs the per-iteration pass pipeline (the dropout
 // passes of SPEC 2 and 3 plug in there), the training graph, then the solver step.
 //
-// The classification datasets of runtime/data feed the single data input and the label input of
-// the network; each batch's features are copied into the input buffer whose per-sample shape
-// they fill ([B, 784] becomes [B, 1, 28, 28] for a CNN or [B, 28, 28] for a row-sequence LSTM).
+// Batches (runtime/data/batch_source.h: a classification Dataset through a BatchLoader, or a token
+// stream) feed the single data input and the label input of the network; each batch's features are
+// copied into the input buffer whose per-sample shape they fill ([B, 784] becomes [B, 1, 28, 28] for
+// a CNN or [B, 28, 28] for a row-sequence LSTM).
 //
 // Not here: solver files and the CLI (issue 6), full checkpoints with solver state and loader
 // position (this file saves and loads weights only), and the dropout pattern passes.
@@ -31,6 +32,7 @@
 #include "graph/layers.h"
 #include "graph/lower.h"
 #include "graph/pass.h"
+#include "runtime/data/batch_source.h"
 #include "runtime/data/dataset.h"
 #include "runtime/executor.h"
 #include "runtime/params/param_arena.h"
@@ -95,13 +97,18 @@ class Trainer {
   /// fails Solver::Create, a device without support.
   static StatusOr<std::unique_ptr<Trainer>> Create(const graph::Network& network, TrainerOptions options);
 
-  /// One training iteration on a batch of host tensors: features [B, D] float32 (D = the input's
-  /// per-sample size) and labels [B] int32, B = batch_size.
+  /// One training iteration on a batch of host tensors: features [B, ...] of the input's dtype
+  /// (float32, or int32 token ids) whose per-example size is the input's, and int32 labels [B, ...],
+  /// B = batch_size.
   StatusOr<StepResult> Step(const Tensor& features, const Tensor& labels);
-  /// Trains for options.epochs epochs over `train` (shuffled with the seed; the last partial batch
-  /// of an epoch is dropped), evaluating on options.eval after each.
+  /// Trains for options.epochs epochs of batches from `train`, evaluating on options.eval after each.
+  StatusOr<std::vector<EpochReport>> Fit(BatchSource& train, const FitOptions& options);
+  /// The same over a Dataset: shuffled with the seed, the last partial batch of an epoch dropped.
   StatusOr<std::vector<EpochReport>> Fit(const Dataset& train, const FitOptions& options);
-  /// Dense evaluation (no dropout) over every example of `data`, in order.
+  /// Dense evaluation (no dropout) of batches_per_epoch() batches from `source`, starting where it
+  /// stands; a batch with fewer rows than eval_batch_size is padded with rows that count nothing.
+  StatusOr<EvalResult> Evaluate(BatchSource& source);
+  /// Dense evaluation over every example of `data`, in order.
   StatusOr<EvalResult> Evaluate(const Dataset& data);
 
   /// Writes every parameter (name, shape, values) to `path` through a temporary file renamed into
@@ -130,7 +137,7 @@ class Trainer {
 
   Trainer(TrainerOptions options, Solver solver) : options_(std::move(options)), solver_(std::move(solver)) {}
   Status BindAll(const graph::LoweredNet& net, Executor& exec, Feeds& feeds, bool training);
-  Status LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int64_t rows) const;
+  Status LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int32_t pad_label) const;
   Status CarryState();
 
   TrainerOptions options_;

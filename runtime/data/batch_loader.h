@@ -15,6 +15,7 @@
 
 #include "framework/status.h"
 #include "framework/tensor.h"
+#include "runtime/data/batch_source.h"
 #include "runtime/data/dataset.h"
 
 namespace sieve::runtime {
@@ -29,22 +30,6 @@ struct BatchLoaderOptions {
   /// Batches the background thread assembles ahead of Next() (the depth of the bounded queue);
   /// 0 runs no thread and assembles each batch inside Next().
   int prefetch_depth = 2;
-};
-
-/// Where a loader stands: the batch that Next() returns next.
-struct LoaderPosition {
-  int64_t epoch = 0;
-  int64_t batch = 0;             // index of the batch within its epoch
-  std::string ToString() const;  // "epoch 3, batch 17"
-  friend bool operator==(const LoaderPosition&, const LoaderPosition&) = default;
-};
-
-/// One mini-batch: B consecutive entries of the epoch's order (B = batch_size, or fewer for the last
-/// batch of an epoch when drop_last is off).
-struct Batch {
-  Tensor features;          // CPU float32 [B, D], contiguous
-  Tensor labels;            // CPU int32 [B]
-  LoaderPosition position;  // which batch this is
 };
 
 /// Epochs are numbered 0 to kMaxEpochs - 1 (the epoch is the iteration field of a random stream id).
@@ -66,7 +51,7 @@ std::vector<int64_t> EpochOrder(int64_t size, uint64_t seed, int64_t epoch, bool
 /// handle, so the data stays alive as long as the loader; the features must not be modified while
 /// it runs. The destructor stops the background thread at any point, mid-epoch included, and
 /// returns once it has joined.
-class BatchLoader {
+class BatchLoader final : public BatchSource {
  public:
   /// Returns INVALID_ARGUMENT for an empty dataset, batch_size < 1, drop_last with fewer examples
   /// than one batch, prefetch_depth < 0, or a start position outside the epoch.
@@ -78,15 +63,15 @@ class BatchLoader {
 
   /// The batch at position(), then advances position() by one batch. Blocks only while the
   /// background thread is still assembling it.
-  Batch Next();
+  Batch Next() override;
   /// The position of the batch the next Next() returns; store it in a checkpoint.
-  LoaderPosition position() const { return next_; }
+  LoaderPosition position() const override { return next_; }
   /// Makes `position` the next batch (restoring a checkpoint); batches assembled ahead are dropped.
   /// Returns INVALID_ARGUMENT for an epoch outside [0, kMaxEpochs) or a batch outside
   /// [0, batches_per_epoch()).
-  Status Seek(LoaderPosition position);
+  Status Seek(LoaderPosition position) override;
 
-  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  int64_t batches_per_epoch() const override { return batches_per_epoch_; }
   const Dataset& dataset() const { return dataset_; }
   const BatchLoaderOptions& options() const { return options_; }
 
