@@ -139,6 +139,19 @@ enum class ScaleMode : uint8_t {
   kCount,
 };
 
+/// Where a row or tile site's per-iteration pattern comes from (SPEC 2.5; graph/pattern_search.h).
+enum class PatternFamily : uint8_t {
+  kSearched,  ///< drawn from the distribution the pattern-distribution search finds
+  kFixed,     ///< always the one candidate whose rate is nearest the target, at a uniform offset
+};
+
+/// The pattern-search settings of a row or tile site (graph/pattern_search.h).
+struct PatternSearchSpec {
+  PatternFamily family = PatternFamily::kSearched;
+  int64_t max_period = 16;   ///< D: row / tile dp in 1..D; for generalized row patterns, Tmax
+  bool generalized = false;  ///< row sites: candidates (k, T), 1 <= k <= T <= max_period (SPEC 2.2 beyond)
+};
+
 /// A place in the network where dropout applies.
 struct DropoutSite {
   SiteId id{};
@@ -152,6 +165,8 @@ struct DropoutSite {
   /// This iteration's pattern; set by a pass through Graph::SetSitePattern. Bernoulli sites
   /// never have one.
   std::optional<ops::DropoutPattern> pattern;
+  /// Row and tile sites: how PatternSamplingPass (graph/pattern_pass.h) chooses the patterns.
+  PatternSearchSpec search;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ list(APPEND SIEVE_GRAPH_SOURCES
   graph/memory_plan.cc
   graph/op_kind.cc
   graph/pass.cc
+  graph/pattern_pass.cc
+  graph/pattern_search.cc
   graph/sequential.cc
   graph/verify.cc
 )

@@ -7,6 +7,8 @@ list(APPEND SIEVE_TEST_SOURCES
   graph/ir_test.cc
   graph/memory_plan_test.cc
   graph/pass_test.cc
+  graph/pattern_pass_test.cc
+  graph/pattern_search_test.cc
   graph/test_graphs.cc
   graph/verify_recurrent_test.cc
   graph/verify_test.cc
