@@ -24,6 +24,18 @@ const char* KindName(const SoftmaxCrossEntropySpec&) { return "SoftmaxCrossEntro
 const char* KindName(const AccuracySpec&) { return "Accuracy"; }
 }  // namespace
 
+const char* DropoutKindName(DropoutSpec::Kind kind) {
+  switch (kind) {
+    case DropoutSpec::Kind::kBernoulli:
+      return "bernoulli";
+    case DropoutSpec::Kind::kRow:
+      return "row";
+    case DropoutSpec::Kind::kTile:
+      return "tile";
+  }
+  return "?";
+}
+
 const char* LayerKindName(const LayerSpec& spec) {
   return std::visit([](const auto& s) { return KindName(s); }, spec);
 }

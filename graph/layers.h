@@ -4,7 +4,8 @@
 // Shapes are per sample: the batch size is chosen when the network is lowered (lower.h).
 //
 // This file only describes networks. It does not check them (Lower does, naming the layer) and
-// it knows nothing of the MatMul IR the layers become (graph/lower.h, graph/lower/*.cc).
+// it does not build the MatMul IR the layers become (graph/lower.h, graph/lower/*.cc); it only
+// borrows the IR's dropout settings (ScaleMode, PatternFamily) for DropoutSpec.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "framework/tensor.h"
+#include "graph/ir.h"
 #include "ops/kernels/activation.h"
 #include "runtime/params/param_arena.h"
 
@@ -36,6 +38,10 @@ struct LabelSpec {
 struct FullyConnectedSpec {
   int64_t units = 0;
   bool bias = true;
+  /// Caffe's InnerProduct axis: the axes before it index rows (one product each), the axes from it
+  /// on are flattened into the K features. 1: [B, ...] -> [B, units]; 2 on [B, T, H]: a per-time-step
+  /// projection [B, T, units].
+  int axis = 1;
   runtime::ParamSpec weight{.init = runtime::InitSpec::Xavier()};
   runtime::ParamSpec bias_param{};
 };
@@ -68,11 +74,32 @@ struct ActivationSpec {
   ops::Activation kind = ops::Activation::kReLU;
 };
 
-/// Element-wise (Bernoulli) dropout with drop probability `rate`, scaled by 1 / (1 - rate); only
-/// in training graphs (an evaluation graph passes the input through).
+/// Dropout with drop rate `rate`, only in training graphs (an evaluation graph passes the input
+/// through). Three kinds:
+///   kBernoulli  element-wise, a fresh mask per sample, scaled by 1 / (1 - rate);
+///   kRow        approximate random dropout over the units of the input's last axis (SPEC 2.2):
+///               one row pattern per mini-batch. The layers that read the output must be
+///               FullyConnected (input [B, units]) or Lstm (input [B, T, units]); they use only the
+///               kept columns of their weights. When the input comes straight from a
+///               FullyConnected layer (through its bias and activations) that nothing else reads,
+///               that layer computes only the kept units;
+///   kTile       approximate random DropConnect (SPEC 2.3): tile patterns over the weight of the
+///               FullyConnected layers that read the output, which must be the only readers.
+/// The fields after `kind` are for the row and tile kinds.
 struct DropoutSpec {
   double rate = 0.5;
+  enum class Kind : uint8_t { kBernoulli, kRow, kTile } kind = Kind::kBernoulli;
+  ScaleMode scaling = ScaleMode::kPattern;          ///< per-pattern 1/(1-r) or nominal 1/(1-p) (SPEC 2.4)
+  PatternFamily family = PatternFamily::kSearched;  ///< searched distribution, or one fixed dp
+  int64_t max_period = 16;                          ///< D: row / tile dp <= D; Tmax of generalized (k, T)
+  bool generalized = false;                         ///< row: (k, T) patterns with T <= max_period
+  int64_t tile_rows = 32, tile_cols = 32;           ///< tile: the tile shape over the weight [units, K]
+  /// Row: permute the producing FullyConnected layer's units every this many epochs (SPEC 2.5
+  /// beyond; runtime/unit_shuffle.h); 0 = never. Needs the producer to shrink (see kRow).
+  int64_t shuffle_every_epochs = 0;
 };
+/// "bernoulli", "row", "tile".
+const char* DropoutKindName(DropoutSpec::Kind kind);
 
 /// A stack of `layers` LSTMs over batch-first input [B, T, X]; the output is [B, T, units] with
 /// `return_sequences`, else the last step's [B, units]. The forget gate's bias starts at

@@ -1,6 +1,7 @@
-// Lower: the checks every layer shares (names, blob counts, blob existence and in-place rules),
-// the dispatch to the per-kind lowering functions in graph/lower/, the final verification, and
-// the LowerContext helpers those functions build with.
+// Lower: the checks every layer shares (names, blob counts, blob existence and in-place rules,
+// which layers may read a row- or tile-dropped blob), the dispatch to the per-kind lowering
+// functions in graph/lower/, the final verification, and the LowerContext helpers those functions
+// build with.
 #include "graph/lower.h"
 
 #include <algorithm>
@@ -38,6 +39,31 @@ void LowerContext::SetOutput(const Layer& layer, int index, ValueId value) {
   SIEVE_CHECK(index >= 0 && index < static_cast<int>(layer.outputs.size()), DescribeLayer(layer)
                                                                                 << ": output " << index);
   net_.blobs[layer.outputs[index]] = value;
+  dropped_.erase(layer.outputs[index]);
+}
+
+const Layer* LowerContext::LaterReader(const std::set<std::string>& blobs) const {
+  if (network_ == nullptr) return nullptr;
+  std::set<std::string> holding = blobs;  // the blobs that still hold their current value
+  for (int i = position_ + 1; i < network_->size() && !holding.empty(); ++i) {
+    const Layer& later = network_->layers()[i];
+    for (const std::string& blob : later.inputs)
+      if (holding.contains(blob)) return &later;
+    for (const std::string& blob : later.outputs) holding.erase(blob);
+  }
+  return nullptr;
+}
+
+void LowerContext::MarkDropped(const Layer& layer, int index, DroppedBlob mark) {
+  SIEVE_CHECK(index >= 0 && index < static_cast<int>(layer.outputs.size()), DescribeLayer(layer)
+                                                                                << ": output " << index);
+  dropped_[layer.outputs[index]] = std::move(mark);
+}
+
+const DroppedBlob* LowerContext::Dropped(const Layer& layer, int index) const {
+  SIEVE_CHECK(index >= 0 && index < static_cast<int>(layer.inputs.size()), DescribeLayer(layer) << ": input " << index);
+  const auto it = dropped_.find(layer.inputs[index]);
+  return it == dropped_.end() ? nullptr : &it->second;
 }
 
 std::string LowerContext::DescribeInput(const Layer& layer, int index) const {
@@ -168,6 +194,24 @@ Status CheckLayerBlobs(const Layer& layer, int position, const std::set<std::str
   return Status::Ok();
 }
 
+// Only FullyConnected layers (and Lstm layers, for row sites) apply a row or tile site's pattern
+// to their GEMMs; any other reader of a dropped blob would see the undropped (or packed) value.
+Status CheckDroppedReaders(const Layer& layer, const LowerContext& ctx) {
+  for (int i = 0; i < static_cast<int>(layer.inputs.size()); ++i) {
+    const DroppedBlob* mark = ctx.Dropped(layer, i);
+    if (mark == nullptr) continue;
+    const bool row = ctx.graph().site(mark->site).kind == SiteKind::kRow;
+    const bool fc = std::holds_alternative<FullyConnectedSpec>(layer.spec);
+    const bool lstm = std::holds_alternative<LstmSpec>(layer.spec);
+    SIEVE_ENSURE(fc || (row && lstm), kInvalid,
+                 DescribeLayer(layer) << ": input blob '" << layer.inputs[i] << "' is the output of "
+                                      << (row ? "row" : "tile") << " dropout layer '" << mark->layer << "', which only "
+                                      << (row ? "FullyConnected and Lstm layers" : "FullyConnected layers")
+                                      << " can read");
+  }
+  return Status::Ok();
+}
+
 Status LowerLayer(const Layer& layer, LowerContext& ctx) {
   return std::visit(
       [&](const auto& spec) -> Status {
@@ -209,12 +253,14 @@ Status LowerLayer(const Layer& layer, LowerContext& ctx) {
 StatusOr<LoweredNet> Lower(const Network& network, const LowerOptions& options) {
   SIEVE_ENSURE(options.batch >= 1, kInvalid, "Lower: the batch size must be >= 1, got " << options.batch);
   LoweredNet net;
-  LowerContext ctx(net, options);
+  LowerContext ctx(net, options, &network);
   std::set<std::string> earlier_layers;
   std::map<std::string, std::string> blob_writer;  // blob -> the layer that last wrote it
   for (int i = 0; i < network.size(); ++i) {
     const Layer& layer = network.layers()[i];
     SIEVE_RETURN_IF_ERROR(CheckLayerBlobs(layer, i, earlier_layers, blob_writer));
+    SIEVE_RETURN_IF_ERROR(CheckDroppedReaders(layer, ctx));
+    ctx.set_position(i);
     SIEVE_RETURN_IF_ERROR(LowerLayer(layer, ctx));
     for (const std::string& blob : layer.outputs) {
       SIEVE_CHECK(net.blobs.contains(blob), DescribeLayer(layer) << " did not bind its output blob '" << blob << "'");

@@ -58,6 +58,13 @@ struct MetricHead {
   NodeId node{};
 };
 
+/// A row dropout site whose units are permuted every `every_epochs` epochs (SPEC 2.5 beyond;
+/// DropoutSpec::shuffle_every_epochs, runtime/unit_shuffle.h).
+struct UnitShuffleSchedule {
+  SiteId site{};
+  int64_t every_epochs = 0;
+};
+
 /// A lowered network: its forward graph and everything needed to train and evaluate it.
 struct LoweredNet {
   Graph graph;
@@ -70,13 +77,17 @@ struct LoweredNet {
   std::vector<CustomGradient> custom_gradients;  ///< regions whose backward the lowering writes (LSTM)
   /// (final state output, initial state input) pairs, e.g. LSTM h/c, for stateful language models.
   std::vector<std::pair<ValueId, ValueId>> state_carry;
+  /// Row sites with unit shuffling, in site order (training graphs only).
+  std::vector<UnitShuffleSchedule> unit_shuffles;
 };
 
 /// Lowers `net` for `options.batch` samples. Errors (each naming the layer and its kind): batch
 /// < 1, an empty or duplicate layer name, a wrong number of input or output blobs, an input blob
 /// that no earlier layer produces (with the nearest existing blob name), a blob produced twice
 /// other than in place, a shape or dtype the layer cannot take (naming both shapes), a bad
-/// convolution or pooling geometry, or a bad layer setting (units < 1, rate outside [0, 1), ...).
+/// convolution or pooling geometry, a bad layer setting (units < 1, rate outside [0, 1), ...), or a
+/// layer other than FullyConnected (or Lstm, for row dropout) reading the output of a row or tile
+/// Dropout layer (graph/lower/dropout.cc says what those lower to).
 /// The result passes Verify (verify.h).
 StatusOr<LoweredNet> Lower(const Network& net, const LowerOptions& options);
 

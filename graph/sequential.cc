@@ -29,7 +29,15 @@ PoolSpec AvgPool(int64_t kernel, int64_t stride) { return PoolSpec{PoolSpec::Kin
 ActivationSpec ReLU() { return ActivationSpec{ops::Activation::kReLU}; }
 ActivationSpec Tanh() { return ActivationSpec{ops::Activation::kTanh}; }
 ActivationSpec Sigmoid() { return ActivationSpec{ops::Activation::kSigmoid}; }
-DropoutSpec Dropout(double rate) { return DropoutSpec{rate}; }
+DropoutSpec Dropout(double rate) { return DropoutSpec{.rate = rate}; }
+DropoutSpec RowDropout(double rate) { return DropoutSpec{.rate = rate, .kind = DropoutSpec::Kind::kRow}; }
+
+DropoutSpec TileDropout(double rate, int64_t tile_rows, int64_t tile_cols) {
+  DropoutSpec spec{.rate = rate, .kind = DropoutSpec::Kind::kTile};
+  spec.tile_rows = tile_rows;
+  spec.tile_cols = tile_cols;
+  return spec;
+}
 
 LstmSpec Lstm(int64_t units, int layers, bool return_sequences) {
   LstmSpec spec;

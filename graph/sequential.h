@@ -33,7 +33,12 @@ PoolSpec AvgPool(int64_t kernel, int64_t stride);
 ActivationSpec ReLU();
 ActivationSpec Tanh();
 ActivationSpec Sigmoid();
+/// Bernoulli (element-wise) dropout.
 DropoutSpec Dropout(double rate);
+/// Row-based approximate random dropout over the units of the previous layer (SPEC 2.2).
+DropoutSpec RowDropout(double rate);
+/// Tile-based approximate random dropout over the weight of the next FullyConnected layer (SPEC 2.3).
+DropoutSpec TileDropout(double rate, int64_t tile_rows = 32, int64_t tile_cols = 32);
 LstmSpec Lstm(int64_t units, int layers = 1, bool return_sequences = false);
 EmbeddingSpec Embedding(int64_t vocab, int64_t dim);
 FlattenSpec Flatten();

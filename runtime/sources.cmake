@@ -8,4 +8,5 @@ list(APPEND SIEVE_RUNTIME_SOURCES
   runtime/executor.cc
   runtime/kernel_table.cc
   runtime/trainer.cc
+  runtime/unit_shuffle.cc
 )

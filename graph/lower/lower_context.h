@@ -4,10 +4,14 @@
 // Lower (lower.cc) checks what is common to all layers before it calls a kind's function: the
 // layer name, the number of input and output blobs, and that every input blob exists. The kind's
 // function checks its settings and input shapes, emits its nodes and binds every output blob
-// (SetOutput). It is not a public header: users call Lower (graph/lower.h).
+// (SetOutput). Row and tile Dropout layers mark their output blobs (DroppedBlob), so that the
+// layers reading them annotate their GEMMs; LaterReader lets a lowering look ahead at the layers
+// still to come. It is not a public header: users call Lower (graph/lower.h).
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,10 +25,23 @@
 
 namespace sieve::graph {
 
+/// An output blob of a row or tile Dropout layer (approximate random dropout, SPEC 2): the layers
+/// that read it apply the site's pattern to their GEMMs. The blob's value is the dropout's input
+/// value, packed along its last axis (`packed`) when the producing FullyConnected layer computes
+/// only the kept units.
+struct DroppedBlob {
+  SiteId site{};
+  std::string layer;  ///< the Dropout layer
+  bool packed = false;
+};
+
 /// The state of one lowering: the net being built, the blob map and the options.
 class LowerContext {
  public:
-  LowerContext(LoweredNet& net, const LowerOptions& options) : net_(net), options_(options) {}
+  /// `network` (optional) is what LaterReader looks ahead in; Lower passes it and sets the
+  /// position of each layer before lowering it (set_position).
+  LowerContext(LoweredNet& net, const LowerOptions& options, const Network* network = nullptr)
+      : net_(net), options_(options), network_(network) {}
 
   Graph& graph() { return net_.graph; }
   const Graph& graph() const { return net_.graph; }
@@ -42,8 +59,19 @@ class LowerContext {
 
   /// The forward value of the layer's input blob `index` (Lower has checked it exists).
   ValueId Input(const Layer& layer, int index) const;
-  /// Binds the layer's output blob `index` to `value`.
+  /// Binds the layer's output blob `index` to `value` (and forgets a DroppedBlob mark the blob had).
   void SetOutput(const Layer& layer, int index, ValueId value);
+
+  /// The position in the network of the layer being lowered.
+  void set_position(int position) { position_ = position; }
+  /// The first layer after the current one that reads one of `blobs` while it still holds the
+  /// value it holds now (before a layer rewrites it), or nullptr. Without a network: nullptr.
+  const Layer* LaterReader(const std::set<std::string>& blobs) const;
+
+  /// Marks the layer's output blob `index` (bound already) as dropped by a row or tile site.
+  void MarkDropped(const Layer& layer, int index, DroppedBlob mark);
+  /// The mark of the layer's input blob `index`, or nullptr when it is not a dropped blob.
+  const DroppedBlob* Dropped(const Layer& layer, int index) const;
 
   /// "layer 'fc2' (FullyConnected): input 'pool1' has shape [128, 6, 12, 12]" (with the dtype
   /// when it is not float32), the start of a message about input blob `index`; the caller
@@ -77,6 +105,9 @@ class LowerContext {
  private:
   LoweredNet& net_;
   LowerOptions options_;
+  const Network* network_;
+  int position_ = 0;
+  std::map<std::string, DroppedBlob> dropped_;  // blob name -> its mark, while the blob holds that value
 };
 
 // One function per layer kind (graph/lower/<kind>.cc). Each checks the layer's settings and input

@@ -26,6 +26,13 @@
 //   dW = dxproj^T in, db = BiasBackward(dxproj), din = dxproj W (one GEMM each)
 // din is the layer below's dH, and for the bottom layer the gradient of x (when x needs one).
 // No gradient flows to h0 and c0 (truncated backpropagation through time).
+//
+// Row dropout on the layer's input (an input blob of a row Dropout layer, SPEC 2.7): the bottom
+// layer's input projection gets a K use of the site (X Full, W's kept columns, scaling), so all T
+// steps of the window share one pattern and the four gate blocks (rows of W) share it too; the
+// recurrent h -> h path is not dropped. Its backward GEMMs take the same use on their N (the
+// forward K): dW's dropped columns and din's dropped columns are not written, and start from a
+// zero base (dropped weights get zero gradient, SPEC 2.8).
 #include <cmath>
 #include <optional>
 #include <string>
@@ -56,6 +63,7 @@ struct LstmLowered {
   bool return_sequences;
   ValueId out;  // the output blob's value
   std::vector<LstmLayerValues> layers;
+  std::optional<SiteId> input_site;  // a row site on the bottom layer's input
 
   std::string Name(const std::string& what) const { return layer + "." + what; }
   // Step t of a [B, T, width] sequence (or [B*T, width] rows) as a [B, width] view.
@@ -76,12 +84,20 @@ ops::MatMulAttr Gemm(bool trans_a, bool trans_b, float beta = 0.0f) {
   return attr;
 }
 
+// The use, on a backward GEMM's N, of the row site on the layer input (the forward's K).
+std::vector<SiteUse> InputSiteUses(const std::optional<SiteId>& site) {
+  if (!site) return {};
+  return {SiteUse{.site = *site, .target = SiteTarget::kMatMulN, .scale = true}};
+}
+
 // The backward of one layer, given the gradient `d_out` (nullptr: none) of its whole output
-// sequence (`sequence`: [B, T, H] or [B*T, H], written in place) or of its last step only ([B, H]).
-// Returns din, the gradient of the layer's input [B*T, X_l], when `input_needs_grad`.
+// sequence (`sequence`: [B, T, H] or [B*T, H], written in place) or of its last step only ([B, H]),
+// and the row site on its input, if any. Returns din, the gradient of the layer's input
+// [B*T, X_l], when `input_needs_grad`.
+
 StatusOr<std::optional<ValueId>> EmitLayerBackward(const LstmLowered& net, const LstmLayerValues& lv,
-                                                   const ValueId* d_out, bool sequence, bool input_needs_grad,
-                                                   GradContext& ctx) {
+                                                   const std::optional<SiteId>& input_site, const ValueId* d_out,
+                                                   bool sequence, bool input_needs_grad, GradContext& ctx) {
   Graph& g = ctx.graph();
   const int64_t B = net.batch, T = net.steps, H = net.hidden;
   const std::string& p = lv.prefix;
@@ -134,15 +150,23 @@ StatusOr<std::optional<ValueId>> EmitLayerBackward(const LstmLowered& net, const
   }
   SIEVE_RETURN_IF_ERROR(ctx.AddGrad(lv.u, du));
 
+  // With an input site, dW and din leave the dropped columns unwritten: they start from a base.
+  const float beta = input_site ? 1.0f : 0.0f;
   const ValueId dw = ctx.NewGrad(lv.w);
-  ctx.Emit(OpKind::kMatMul, net.Name(p + ".xproj.dw"), {dxproj, lv.in}, {dw}, Gemm(true, false));
+  std::vector<ValueId> dw_inputs = {dxproj, lv.in};
+  if (input_site) dw_inputs.push_back(ctx.AccumulationBase(lv.w));
+  ctx.Emit(OpKind::kMatMul, net.Name(p + ".xproj.dw"), std::move(dw_inputs), {dw}, Gemm(true, false, beta),
+           InputSiteUses(input_site));
   SIEVE_RETURN_IF_ERROR(ctx.AddGrad(lv.w, dw));
   const ValueId db = ctx.NewGrad(lv.b);
   ctx.Emit(OpKind::kBiasBackward, net.Name(p + ".xproj.db"), {dxproj}, {db}, BiasAttr{});
   SIEVE_RETURN_IF_ERROR(ctx.AddGrad(lv.b, db));
   if (!input_needs_grad) return std::optional<ValueId>();
   const ValueId din = g.AddValue(net.Name(p + ".in.grad"), kGrad, {B * T, lv.in_features});
-  ctx.Emit(OpKind::kMatMul, net.Name(p + ".xproj.din"), {dxproj, lv.w}, {din}, Gemm(false, false));
+  std::vector<ValueId> din_inputs = {dxproj, lv.w};
+  if (input_site) din_inputs.push_back(ctx.AccumulationBase(lv.in));
+  ctx.Emit(OpKind::kMatMul, net.Name(p + ".xproj.din"), std::move(din_inputs), {din}, Gemm(false, false, beta),
+           InputSiteUses(input_site));
   return std::optional<ValueId>(din);
 }
 
@@ -159,7 +183,8 @@ Status EmitBackward(const LstmLowered& net, GradContext& ctx) {
     const LstmLayerValues& lv = net.layers[l];
     const bool bottom = l == 0;
     SIEVE_ASSIGN_OR_RETURN(
-        d_out, EmitLayerBackward(net, lv, d_out ? &*d_out : nullptr, sequence, !bottom || ctx.NeedsGrad(lv.in), ctx));
+        d_out, EmitLayerBackward(net, lv, bottom ? net.input_site : std::nullopt, d_out ? &*d_out : nullptr, sequence,
+                                 !bottom || ctx.NeedsGrad(lv.in), ctx));
     sequence = true;  // the next layer down gets the gradient of its whole sequence
     if (bottom && d_out) SIEVE_RETURN_IF_ERROR(ctx.AddGrad(lv.in, *d_out));
   }
@@ -188,6 +213,12 @@ Status LowerLstm(const Layer& layer, const LstmSpec& spec, LowerContext& ctx) {
                   .hidden = spec.units,
                   .return_sequences = spec.return_sequences,
                   .out = ValueId{}};
+  if (const DroppedBlob* mark = ctx.Dropped(layer, 0)) {
+    // Lower admits only row sites here; they pack only 2-D FullyConnected outputs, never a sequence.
+    SIEVE_CHECK(g.site(mark->site).kind == SiteKind::kRow && !mark->packed,
+                DescribeLayer(layer) << ": reads a tile-dropped or packed blob");
+    net.input_site = mark->site;
+  }
   const int64_t B = net.batch, T = net.steps, H = net.hidden;
   const auto name = [&](const std::string& what) { return LowerContext::Name(layer, what); };
   std::vector<NodeId> nodes;
@@ -205,7 +236,11 @@ Status LowerLstm(const Layer& layer, const LstmSpec& spec, LowerContext& ctx) {
     lv.b = ctx.DeclareParam(layer, p + ".b", {4 * H}, bias);
 
     const ValueId xw = ctx.AddValue(layer, p + ".xw", {B * T, 4 * H});
-    nodes.push_back(ctx.Emit(layer, OpKind::kMatMul, p + ".xproj", {lv.in, lv.w}, {xw}, Gemm(false, true)));
+    std::vector<SiteUse> uses;
+    if (l == 0 && net.input_site)
+      uses.push_back(SiteUse{.site = *net.input_site, .target = SiteTarget::kMatMulK, .scale = true});
+    nodes.push_back(
+        ctx.Emit(layer, OpKind::kMatMul, p + ".xproj", {lv.in, lv.w}, {xw}, Gemm(false, true), std::move(uses)));
     const ValueId xproj = ctx.AddValue(layer, p + ".xproj", {B * T, 4 * H});
     nodes.push_back(ctx.Emit(layer, OpKind::kBiasAdd, p + ".xproj.bias", {xw, lv.b}, {xproj}, BiasAttr{}));
 
