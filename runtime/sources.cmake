@@ -1,5 +1,6 @@
 # runtime/: backends, scheduler, executor, solvers, data, checkpoints.
 set(SIEVE_RUNTIME_SOURCES)
+include(runtime/config/sources.cmake)
 include(runtime/data/sources.cmake)
 include(runtime/params/sources.cmake)
 include(runtime/solver/sources.cmake)

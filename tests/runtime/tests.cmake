@@ -1,3 +1,4 @@
+include(${CMAKE_CURRENT_LIST_DIR}/config/tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/data/tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/params/tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/solver/tests.cmake)

@@ -1,0 +1,9 @@
+# Tests of runtime/config/: every model file under models/ parses and lowers; each error class of a
+# net or solver file names the file, line, column and field; truncated files fail cleanly. The net
+# tests read models/ from the source tree.
+list(APPEND SIEVE_TEST_SOURCES
+  runtime/config/net_config_test.cc
+  runtime/config/solver_config_test.cc
+)
+set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/net_config_test.cc
+  PROPERTIES COMPILE_DEFINITIONS SIEVE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
