@@ -16,6 +16,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 #include "framework/host_device.h"
 #include "framework/status.h"
@@ -170,6 +173,51 @@ inline void PhiloxBlocks(const RandomStream& stream, uint64_t first_block, uint3
     out[4 * j + 2] = c2[j];
     out[4 * j + 3] = c3[j];
   }
+}
+
+/// Consecutive 64-bit words of a stream (word k is element 2k in the high half and 2k + 1 in the
+/// low half) and unbiased integers below a bound by rejection. Host only.
+class RandomWords {
+ public:
+  explicit RandomWords(RandomStream stream) : stream_(stream) {}
+
+  uint64_t Next() {
+    if (lane_ == 4) {
+      block_ = stream_.Block(next_block_++);
+      lane_ = 0;
+    }
+    const uint64_t word = (uint64_t{block_.x[lane_]} << 32) | block_.x[lane_ + 1];
+    lane_ += 2;
+    return word;
+  }
+
+  /// Uniform in [0, bound): words below 2^64 mod bound are rejected, so the rest is a whole
+  /// multiple of bound and the remainder is unbiased.
+  uint64_t Below(uint64_t bound) {
+    const uint64_t threshold = (0 - bound) % bound;
+    uint64_t r = Next();
+    while (r < threshold) r = Next();
+    return r % bound;
+  }
+
+ private:
+  RandomStream stream_;
+  uint64_t next_block_ = 0;
+  PhiloxBlock block_{};
+  int lane_ = 4;
+};
+
+/// The permutation of [0, size) that the Fisher-Yates shuffle draws from `stream` (for i = size-1
+/// down to 1, swap i with RandomWords::Below(i + 1)): the same on every platform and standard library.
+inline std::vector<int64_t> RandomPermutation(int64_t size, RandomStream stream) {
+  std::vector<int64_t> order(static_cast<size_t>(size));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  RandomWords words(stream);
+  for (int64_t i = size - 1; i > 0; --i) {
+    const auto j = static_cast<int64_t>(words.Below(static_cast<uint64_t>(i) + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  return order;
 }
 
 }  // namespace sieve

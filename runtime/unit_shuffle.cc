@@ -19,37 +19,6 @@ namespace {
 constexpr StatusCode kInvalid = StatusCode::kInvalidArgument;
 using graph::ValueId;
 
-// Consecutive 64-bit words of a Philox stream (word k: elements 2k and 2k + 1, high half first),
-// and unbiased integers below a bound by rejection: the draws of UnitPermutation.
-class WordReader {
- public:
-  explicit WordReader(RandomStream stream) : stream_(stream) {}
-
-  uint64_t Next() {
-    if (lane_ == 4) {
-      block_ = stream_.Block(next_block_++);
-      lane_ = 0;
-    }
-    const uint64_t word = (uint64_t{block_.x[lane_]} << 32) | block_.x[lane_ + 1];
-    lane_ += 2;
-    return word;
-  }
-
-  // Words below 2^64 mod bound are rejected, so the rest is a whole multiple of bound.
-  uint64_t Below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    uint64_t r = Next();
-    while (r < threshold) r = Next();
-    return r % bound;
-  }
-
- private:
-  RandomStream stream_;
-  uint64_t next_block_ = 0;
-  PhiloxBlock block_{};
-  int lane_ = 4;
-};
-
 // One axis found from a site use, with the node it came from (for messages).
 struct FoundAxis {
   UnitAxis axis;
@@ -145,15 +114,8 @@ StatusOr<std::vector<UnitAxis>> SiteUnitAxes(const graph::LoweredNet& net, graph
 
 std::vector<int64_t> UnitPermutation(int64_t width, uint64_t seed, graph::SiteId site, int64_t epoch) {
   SIEVE_CHECK(width >= 0 && epoch >= 0, "unit permutation of width " << width << " at epoch " << epoch);
-  std::vector<int64_t> permutation(static_cast<size_t>(width));
-  std::iota(permutation.begin(), permutation.end(), int64_t{0});
-  WordReader words(RandomStream{seed, MakeStreamId(StreamKind::kShuffle, static_cast<uint64_t>(graph::Index(site)),
-                                                   static_cast<uint64_t>(epoch))});
-  for (int64_t i = width - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(words.Below(static_cast<uint64_t>(i) + 1));
-    std::swap(permutation[static_cast<size_t>(i)], permutation[static_cast<size_t>(j)]);
-  }
-  return permutation;
+  return RandomPermutation(width, {seed, MakeStreamId(StreamKind::kShuffle, static_cast<uint64_t>(graph::Index(site)),
+                                                      static_cast<uint64_t>(epoch))});
 }
 
 Status PermuteUnits(const std::vector<UnitAxis>& axes, const std::vector<int64_t>& permutation, ParamArena& params) {

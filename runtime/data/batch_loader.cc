@@ -10,41 +10,6 @@
 
 namespace sieve::runtime {
 
-namespace {
-
-// Consecutive 64-bit words of a Philox stream: word k is element 2k (high half) and 2k + 1 (low half).
-class WordReader {
- public:
-  explicit WordReader(RandomStream stream) : stream_(stream) {}
-
-  uint64_t Next() {
-    if (lane_ == 4) {
-      block_ = stream_.Block(next_block_++);
-      lane_ = 0;
-    }
-    const uint64_t word = (uint64_t{block_.x[lane_]} << 32) | block_.x[lane_ + 1];
-    lane_ += 2;
-    return word;
-  }
-
-  // Uniform in [0, bound): words at or above 2^64 mod bound leave a range that is a whole multiple
-  // of bound, so the remainder is unbiased.
-  uint64_t Below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    uint64_t r = Next();
-    while (r < threshold) r = Next();
-    return r % bound;
-  }
-
- private:
-  RandomStream stream_;
-  uint64_t next_block_ = 0;
-  PhiloxBlock block_{};
-  int lane_ = 4;
-};
-
-}  // namespace
-
 std::string LoaderPosition::ToString() const {
   std::ostringstream os;
   os << "epoch " << epoch << ", batch " << batch;
@@ -52,14 +17,9 @@ std::string LoaderPosition::ToString() const {
 }
 
 std::vector<int64_t> EpochOrder(int64_t size, uint64_t seed, int64_t epoch, bool shuffle) {
+  if (shuffle) return RandomPermutation(size, {seed, MakeStreamId(StreamKind::kData, 0, static_cast<uint64_t>(epoch))});
   std::vector<int64_t> order(static_cast<size_t>(size));
   std::iota(order.begin(), order.end(), int64_t{0});
-  if (!shuffle) return order;
-  WordReader words(RandomStream{seed, MakeStreamId(StreamKind::kData, 0, static_cast<uint64_t>(epoch))});
-  for (int64_t i = size - 1; i > 0; --i) {
-    const auto j = static_cast<int64_t>(words.Below(static_cast<uint64_t>(i) + 1));
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
-  }
   return order;
 }
 
