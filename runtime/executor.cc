@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "graph/verify.h"
+#include "ops/matmul/matmul.h"
 
 namespace sieve::runtime {
 
@@ -99,6 +100,7 @@ Status Executor::RunNodes(const RunOptions& options, const graph::Phase* only) {
   // Live shapes may have changed since the last run: place every value again (no allocation).
   for (const graph::Value& v : graph_.values()) placed_[graph::Index(v.id)] = Place(v.id);
 
+  flops_ = {};
   std::vector<Tensor> inputs, outputs;
   for (const graph::Node& node : graph_.nodes()) {
     if (only && node.phase != *only) continue;
@@ -109,6 +111,13 @@ Status Executor::RunNodes(const RunOptions& options, const graph::Phase* only) {
     NodeCall call{node, inputs, outputs, options.seed, options.iteration,
                   node.kind == graph::OpKind::kSoftmaxXent ? &stats_[graph::Index(node.id)] : nullptr};
     SIEVE_RETURN_IF_ERROR(backend_->Run(call));
+    if (node.kind == graph::OpKind::kMatMul) {
+      // The kernel accepted these operands, so they validate again; the count is over the live shapes.
+      SIEVE_ASSIGN_OR_RETURN(const ops::MatMulArgs args, ops::MakeMatMulArgs(inputs[0], inputs[1], outputs[0],
+                                                                             std::get<ops::MatMulAttr>(node.attr)));
+      flops_.executed += ops::ExecutedFlops(args);
+      flops_.dense += ops::DenseFlops(args);
+    }
   }
   backend_->Synchronize();
   return Status::Ok();

@@ -9,7 +9,8 @@
 // Each Run places every value in its buffer at its LIVE shape, which the per-iteration passes
 // may have shrunk along packed axes; nothing is allocated after Create. The graph is held by
 // reference: it must outlive the executor, and passes may change its patterns and live shapes
-// between runs, never its values or nodes.
+// between runs, never its values or nodes. Each run counts the FLOPs of its MatMuls, executed
+// under the patterns and dense, so the shrink the patterns buy is visible (flops()).
 //
 // This file is not the trainer (which owns the parameters, the solver and the loop) and does not
 // run passes.
@@ -33,6 +34,13 @@ namespace sieve::runtime {
 struct RunOptions {
   int64_t iteration = 0;  ///< the training iteration (Bernoulli dropout draws its mask from it)
   uint64_t seed = 0;      ///< the run's seed
+};
+
+/// The floating-point operations of the MatMuls of one run, 2 per multiply-add (ops::ExecutedFlops
+/// and ops::DenseFlops summed over every MatMul node that ran).
+struct FlopCount {
+  int64_t executed = 0;  ///< what the MatMuls computed under the run's dropout patterns
+  int64_t dense = 0;     ///< what the same MatMuls cost without any selection
 };
 
 class Executor {
@@ -60,6 +68,8 @@ class Executor {
   StatusOr<Tensor> Get(graph::ValueId value) const;
   /// The loss statistics a SoftmaxXent node measured in the last run that ran it.
   const ops::SoftmaxXentStats& Stats(graph::NodeId node) const;
+  /// The MatMul FLOPs of the last Run or RunPhase (zero before the first).
+  const FlopCount& flops() const { return flops_; }
 
   const graph::Graph& graph() const { return graph_; }
   const graph::MemoryPlan& plan() const { return plan_; }
@@ -79,6 +89,7 @@ class Executor {
   std::vector<Tensor> bound_;            // per buffer: the bound tensor of an external buffer
   std::vector<Tensor> placed_;           // per value: its live view, refreshed at each run
   std::vector<ops::SoftmaxXentStats> stats_;  // per node
+  FlopCount flops_;                           // of the last run
 };
 
 }  // namespace sieve::runtime

@@ -17,8 +17,10 @@
 #include "framework/logging.h"
 #include "framework/memory.h"
 #include "graph/autodiff.h"
+#include "graph/pattern_pass.h"
 #include "ops/kernels/gather_scatter.h"
 #include "runtime/data/batch_loader.h"
+#include "runtime/unit_shuffle.h"
 
 namespace sieve::runtime {
 
@@ -89,7 +91,22 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const graph::Network& network
   SIEVE_ASSIGN_OR_RETURN(t->eval_exec_, Executor::Create(t->eval_.graph, opt.device, eval_plan));
   SIEVE_RETURN_IF_ERROR(t->BindAll(t->train_, *t->train_exec_, t->train_feeds_, true));
   SIEVE_RETURN_IF_ERROR(t->BindAll(t->eval_, *t->eval_exec_, t->eval_feeds_, false));
-  t->pipeline_ = graph::MakeIterationPipeline({});
+  SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<graph::PatternSamplingPass> sampling,
+                         graph::MakePatternSamplingPass(t->train_.graph, opt.search));
+  std::vector<std::unique_ptr<graph::Pass>> choose_patterns;
+  choose_patterns.push_back(std::move(sampling));
+  t->pipeline_ = graph::MakeIterationPipeline(std::move(choose_patterns));
+  if (opt.defer_updates != DeferMode::kOff && opt.device.is_cpu()) {
+    std::vector<DeferredParam> deferred = FindDeferrableParams(t->train_.graph);
+    if (!deferred.empty()) {
+      std::string names;
+      for (const DeferredParam& p : deferred) names += (names.empty() ? "" : ", ") + p.name;
+      SIEVE_ASSIGN_OR_RETURN(t->deferred_, DeferredUpdates::Create(t->solver_, t->arena_, std::move(deferred),
+                                                                   t->iteration_, opt.defer_updates));
+      SIEVE_LOG_INFO("trainer: updates of dropped rows and tiles deferred ({}) for {}",
+                     DeferModeName(opt.defer_updates), names);
+    }
+  }
   SIEVE_LOG_INFO("trainer: {} parameters ({} floats) on {}; training arena {:.1f} MiB (unshared {:.1f} MiB)",
                  t->arena_.size(), t->arena_.param_elements(), opt.device.ToString(),
                  t->train_exec_->plan().arena_bytes / 1048576.0, t->train_exec_->plan().unshared_bytes / 1048576.0);
@@ -183,16 +200,34 @@ StatusOr<StepResult> Trainer::Step(const Tensor& features, const Tensor& labels)
                "a training batch has batch_size = " << options_.batch_size << " rows; got features "
                                                     << features.ToString());
   SIEVE_RETURN_IF_ERROR(LoadBatch(train_feeds_, features, labels, 0));
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
   graph::PassContext context{.iteration = iteration_, .seed = options_.seed, .options = options_.passes};
   SIEVE_RETURN_IF_ERROR(pipeline_.Run(train_.graph, context));
+  const auto sampled = Clock::now();
+  // What this iteration's patterns keep must carry every update before the graph reads it.
+  if (deferred_) SIEVE_RETURN_IF_ERROR(deferred_->CatchUpKept(arena_, train_.graph, iteration_));
+  const auto caught_up = Clock::now();
   SIEVE_RETURN_IF_ERROR(train_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
-  SIEVE_ASSIGN_OR_RETURN(const StepReport report, solver_.Step(arena_, iteration_));
+  const auto ran = Clock::now();
+  SIEVE_ASSIGN_OR_RETURN(const StepReport report, deferred_ ? deferred_->Step(arena_, train_.graph, iteration_)
+                                                            : solver_.Step(arena_, iteration_));
+  const auto updated = Clock::now();
   if (options_.carry_state) SIEVE_RETURN_IF_ERROR(CarryState());
   ++iteration_;
   StepResult result;
   result.loss = WeightedLoss(train_.graph, *train_exec_, train_.losses);
   result.accuracy = train_exec_->Stats(AccuracyNode(train_)).accuracy();
   result.lr = report.lr;
+  result.executed_flops = train_exec_->flops().executed;
+  result.dense_flops = train_exec_->flops().dense;
+  auto ms = [](Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double, std::milli>(to - from).count();
+  };
+  result.passes_ms = ms(start, sampled);
+  result.catch_up_ms = ms(sampled, caught_up);
+  result.graph_ms = ms(caught_up, ran);
+  result.update_ms = ms(ran, updated);
   return result;
 }
 
@@ -241,6 +276,11 @@ StatusOr<std::vector<EpochReport>> Trainer::Fit(BatchSource& train, const FitOpt
     report.iterations = iteration_;
     report.train_loss = batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
     report.train_accuracy = batches > 0 ? accuracy_sum / static_cast<double>(batches) : 0.0;
+    if (!train_.unit_shuffles.empty()) {
+      // Shuffling moves rows with their optimizer state, so deferred rows catch up first.
+      SIEVE_RETURN_IF_ERROR(SyncWeights());
+      SIEVE_RETURN_IF_ERROR(ShuffleScheduledUnits(train_, arena_, options_.seed, epoch).status());
+    }
     if (options.eval) {
       SIEVE_ASSIGN_OR_RETURN(report.eval, Evaluate(*options.eval));
       SIEVE_LOG_INFO("epoch {}/{}: train loss {:.4f} accuracy {:.4f} | test loss {:.4f} accuracy {:.4f} | {:.1f} s",
@@ -270,6 +310,7 @@ StatusOr<EvalResult> Trainer::Evaluate(const Dataset& data) {
 }
 
 StatusOr<EvalResult> Trainer::Evaluate(BatchSource& source) {
+  SIEVE_RETURN_IF_ERROR(SyncWeights());
   SIEVE_ASSIGN_OR_RETURN(const int32_t pad_label, SetPaddingLabel(eval_.graph));
   for (auto& [value, buffer] : eval_feeds_.states) ZeroBytes(buffer.raw_data(), buffer.device(), buffer.nbytes());
   double loss_sum = 0.0;
@@ -299,7 +340,10 @@ StatusOr<EvalResult> Trainer::Evaluate(BatchSource& source) {
   return result;
 }
 
-Status Trainer::SaveWeights(const std::string& path) const {
+Status Trainer::SyncWeights() { return deferred_ ? deferred_->CatchUpAll(arena_, iteration_) : Status::Ok(); }
+
+Status Trainer::SaveWeights(const std::string& path) {
+  SIEVE_RETURN_IF_ERROR(SyncWeights());
   std::string bytes(kWeightsMagic, sizeof(kWeightsMagic));
   auto put = [&bytes](const void* data, size_t n) { bytes.append(static_cast<const char*>(data), n); };
   const auto count = static_cast<uint32_t>(arena_.size());
@@ -389,6 +433,8 @@ Status Trainer::LoadWeights(const std::string& path) {
                  "'" << path << "': parameter '" << p.name << "' is " << ShapeToString(it->second.first)
                      << " in the file but " << ShapeToString(p.shape) << " in the network");
   }
+  // The optimizer state of deferred rows catches up first; the loaded weights are then current.
+  SIEVE_RETURN_IF_ERROR(SyncWeights());
   for (const ParamEntry& p : arena_) {
     const std::vector<float>& values = stored[p.name].second;
     CopyBytes(p.param.raw_data(), p.param.device(), values.data(), Device::CPU(), values.size() * sizeof(float));

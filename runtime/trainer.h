@@ -7,8 +7,12 @@
 // Create lowers the network twice (graph/lower.h): a training graph with dropout and the backward
 // appended (graph/autodiff.h), and an evaluation graph without dropout (SPEC 1: evaluation runs
 // dense). Both run on executors (executor.h) that share one ParamArena: weights, gradients and
-// optimizer state. Each training iteration runs the per-iteration pass pipeline (the dropout
-// passes of SPEC 2 and 3 plug in there), the training graph, then the solver step.
+// optimizer state. Each training iteration runs the per-iteration pass pipeline (pattern sampling
+// for the row and tile dropout sites, graph/pattern_pass.h, then the resolution passes), the
+// training graph, then the solver step. On the CPU the step can defer the updates of weight rows and
+// tiles the iteration's patterns dropped (runtime/solver/deferred_update.h, SPEC 2.8) and catch them
+// up before they are read again, giving the weights of the eager update. Fit shuffles
+// the units of the row sites that ask for it after their epochs (runtime/unit_shuffle.h).
 //
 // Batches (runtime/data/batch_source.h: a classification Dataset through a BatchLoader, or a token
 // stream) feed the single data input and the label input of the network; each batch's features are
@@ -16,7 +20,7 @@
 // a CNN or [B, 28, 28] for a row-sequence LSTM).
 //
 // Not here: solver files and the CLI (issue 6), full checkpoints with solver state and loader
-// position (this file saves and loads weights only), and the dropout pattern passes.
+// position (this file saves and loads weights only), and the dropout passes themselves.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +36,12 @@
 #include "graph/layers.h"
 #include "graph/lower.h"
 #include "graph/pass.h"
+#include "graph/pattern_search.h"
 #include "runtime/data/batch_source.h"
 #include "runtime/data/dataset.h"
 #include "runtime/executor.h"
 #include "runtime/params/param_arena.h"
+#include "runtime/solver/deferred_update.h"
 #include "runtime/solver/solver.h"
 
 namespace sieve::runtime {
@@ -53,13 +59,26 @@ struct TrainerOptions {
   bool carry_state = false;
   /// Verification, dumps and timing of the per-iteration passes.
   graph::PassOptions passes;
+  /// The pattern-distribution search of the row and tile dropout sites (SPEC 2.5).
+  graph::SearchOptions search;
+  /// Deferred updates of the weight rows and tiles a pattern drops (SPEC 2.8, exact: the weights of the
+  /// eager update); CPU only, a CUDA trainer updates every weight each step. Off by default because it
+  /// measured slower on the CPU here: one flat update streams every weight at full memory bandwidth,
+  /// while updating a strided subset of rows costs nearly as much (docs/benchmarks/mlp_ard.md).
+  DeferMode defer_updates = DeferMode::kOff;
 };
 
 /// What one training iteration measured.
 struct StepResult {
-  double loss = 0.0;      ///< the mean loss of the batch (the sum over loss layers)
-  double accuracy = 0.0;  ///< of the first metric (or loss) layer
-  float lr = 0.0f;        ///< the learning rate the solver used
+  double loss = 0.0;           ///< the mean loss of the batch (the sum over loss layers)
+  double accuracy = 0.0;       ///< of the first metric (or loss) layer
+  float lr = 0.0f;             ///< the learning rate the solver used
+  int64_t executed_flops = 0;  ///< MatMul FLOPs of forward and backward under this iteration's patterns
+  int64_t dense_flops = 0;     ///< what the same MatMuls cost dense
+  /// Host wall time of the step's parts, in milliseconds: the pass pipeline (pattern sampling and
+  /// resolution), catching up deferred updates, the training graph (forward and backward, waited
+  /// for) and the solver's update (on a GPU queued, not waited for).
+  double passes_ms = 0.0, catch_up_ms = 0.0, graph_ms = 0.0, update_ms = 0.0;
 };
 
 /// Loss and accuracy over a dataset, with the examples counted.
@@ -112,13 +131,20 @@ class Trainer {
   StatusOr<EvalResult> Evaluate(const Dataset& data);
 
   /// Writes every parameter (name, shape, values) to `path` through a temporary file renamed into
-  /// place, so an interrupted save never replaces a good file. Errors name the path.
-  Status SaveWeights(const std::string& path) const;
+  /// place, so an interrupted save never replaces a good file; deferred updates are caught up first.
+  /// Errors name the path.
+  Status SaveWeights(const std::string& path);
   /// Reads weights written by SaveWeights. Every parameter of the network must be in the file with
   /// its shape; errors name the path and the parameter (and both shapes). Nothing is changed on error.
   Status LoadWeights(const std::string& path);
 
+  /// Applies every deferred update (SPEC 2.8), so that params() holds the weights and optimizer state
+  /// of the eager update. Evaluate and SaveWeights do it themselves.
+  Status SyncWeights();
+
   int64_t iteration() const { return iteration_; }
+  /// The weights, gradients and optimizer state. Rows and tiles whose updates are deferred are
+  /// behind until SyncWeights.
   ParamArena& params() { return arena_; }
   const ParamArena& params() const { return arena_; }
   const graph::Graph& train_graph() const { return train_.graph; }
@@ -151,6 +177,7 @@ class Trainer {
   Feeds train_feeds_;
   Feeds eval_feeds_;
   graph::PassManager pipeline_;
+  std::optional<DeferredUpdates> deferred_;  // set when updates are deferred
   int64_t iteration_ = 0;
 };
 

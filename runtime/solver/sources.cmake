@@ -1,5 +1,6 @@
-# runtime/solver/: learning-rate policies and the solver's update driver.
+# runtime/solver/: learning-rate policies, the solver's update driver and the deferred updates of dropped rows.
 list(APPEND SIEVE_RUNTIME_SOURCES
+  runtime/solver/deferred_update.cc
   runtime/solver/lr_policy.cc
   runtime/solver/solver.cc
 )

@@ -3,8 +3,10 @@ include(${CMAKE_CURRENT_LIST_DIR}/data/tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/params/tests.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/solver/tests.cmake)
 list(APPEND SIEVE_TEST_SOURCES
+  runtime/ard_trainer_test.cc
   runtime/ard_equivalence_test.cc
   runtime/executor_test.cc
+  runtime/flop_count_test.cc
   runtime/golden_test.cc
   runtime/network_gradcheck_test.cc
   runtime/trainer_test.cc

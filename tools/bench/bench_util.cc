@@ -145,14 +145,20 @@ void ConfigureThreads(int threads) {
 
 void PrintTable(const std::string& title, const std::vector<Row>& rows) {
   size_t width = 4;
-  for (const Row& r : rows) width = std::max(width, r.name.size());
-  std::printf("\n%s\n", title.c_str());
-  std::printf("%-*s %9s %9s %9s %8s %6s %6s %6s\n", static_cast<int>(width), "name", "median", "min", "max", "speedup",
-              "ideal", "eff", "target");
+  bool vs_pytorch = false;
   for (const Row& r : rows) {
-    std::printf("%-*s %9.3f %9.3f %9.3f %8s %6s %6s %6s\n", static_cast<int>(width), r.name.c_str(), r.timing.median,
+    width = std::max(width, r.name.size());
+    vs_pytorch = vs_pytorch || r.vs_pytorch.has_value();
+  }
+  std::printf("\n%s\n", title.c_str());
+  std::printf("%-*s %9s %9s %9s %8s %6s %6s %6s%s\n", static_cast<int>(width), "name", "median", "min", "max",
+              "speedup", "ideal", "eff", "target", vs_pytorch ? "  vs_pt" : "");
+  for (const Row& r : rows) {
+    std::printf("%-*s %9.3f %9.3f %9.3f %8s %6s %6s %6s", static_cast<int>(width), r.name.c_str(), r.timing.median,
                 r.timing.min, r.timing.max, Fixed(r.speedup, 2).c_str(), Fixed(r.ideal, 2).c_str(),
                 Fixed(r.efficiency, 2).c_str(), Fixed(r.target, 2).c_str());
+    if (vs_pytorch) std::printf(" %6s", Fixed(r.vs_pytorch, 2).c_str());
+    std::printf("\n");
   }
   std::fflush(stdout);
 }
@@ -226,6 +232,7 @@ bool WriteJson(const std::string& path, const std::string& verb, const Options& 
     optional("ideal", r.ideal);
     optional("efficiency", r.efficiency);
     optional("target", r.target);
+    optional("vs_pytorch", r.vs_pytorch);
     for (const auto& [key, value] : r.text) os << ", " << str(key) << ": " << str(value);
     for (const auto& [key, value] : r.numbers) os << ", " << str(key) << ": " << JsonNumber(value);
     os << ", \"reps\": " << r.timing.ms.size() << "}";

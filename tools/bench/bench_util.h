@@ -79,6 +79,7 @@ struct Row {
   std::optional<double> ideal;                            ///< analytic ratio (dense FLOPs / executed FLOPs)
   std::optional<double> efficiency;                       ///< speedup / ideal
   std::optional<double> target;                           ///< the efficiency (or ratio) this row is meant to reach
+  std::optional<double> vs_pytorch;                       ///< PyTorch's time for the same model / this one's
   std::vector<std::pair<std::string, std::string>> text;  ///< extra string fields
   std::vector<std::pair<std::string, double>> numbers;    ///< extra numeric fields
 
@@ -89,7 +90,7 @@ struct Row {
 /// Sets OpenMP and OpenBLAS threads (0: one per core) and prints the setting.
 void ConfigureThreads(int threads);
 
-/// Prints rows as an aligned table under `title`.
+/// Prints rows as an aligned table under `title` (with a vs_pt column when any row has vs_pytorch).
 void PrintTable(const std::string& title, const std::vector<Row>& rows);
 
 /// Writes {"machine": {...}, "verb": ..., "rows": [...]} to `path`; false with a message on failure.

@@ -1,5 +1,7 @@
-# Tests of runtime/solver/: lr policies at hand-computed iterations, solver steps, clipping, flat path.
+# Tests of runtime/solver/: lr policies at hand-computed iterations, solver steps, clipping, flat path, and
+# deferred updates against eager ones.
 list(APPEND SIEVE_TEST_SOURCES
+  runtime/solver/deferred_update_test.cc
   runtime/solver/lr_policy_test.cc
   runtime/solver/solver_test.cc
 )
