@@ -98,8 +98,7 @@ struct LinearStep {
 
   // This map after `first` (applied first).
   LinearStep After(const LinearStep& first) const {
-    return {a * first.a + b * first.c, a * first.b + b * first.d, c * first.a + d * first.c,
-            c * first.b + d * first.d};
+    return {a * first.a + b * first.c, a * first.b + b * first.d, c * first.a + d * first.c, c * first.b + d * first.d};
   }
 };
 
@@ -130,8 +129,8 @@ void UpdateRun(ops::SolverType type, float* w, const float* g, float* s0, float*
       ops::cpu::NesterovUpdate(w, g, s0, n, hyper.lr, hyper.momentum, hyper.weight_decay);
       break;
     default:  // kAdam
-      ops::cpu::AdamUpdate(w, g, s0, s1, n, hyper.lr, hyper.momentum, hyper.momentum2, hyper.delta,
-                           hyper.weight_decay, hyper.step);
+      ops::cpu::AdamUpdate(w, g, s0, s1, n, hyper.lr, hyper.momentum, hyper.momentum2, hyper.delta, hyper.weight_decay,
+                           hyper.step);
       break;
   }
 }
@@ -257,9 +256,9 @@ StatusOr<DeferredUpdates> DeferredUpdates::Create(const Solver& solver, const Pa
     const Shape& shape = arena.entries()[static_cast<size_t>(entry)].shape;
     SIEVE_ENSURE(shape.size() == 1 || shape.size() == 2, StatusCode::kInvalidArgument,
                  "parameter '" << p.name << "' " << ShapeToString(shape) << ": deferred updates need rank 1 or 2");
-    SIEVE_ENSURE(p.block_rows >= 1 && p.block_cols >= 1, StatusCode::kInvalidArgument,
-                 "parameter '" << p.name << "': block " << p.block_rows << " x " << p.block_cols
-                               << " must be at least 1 x 1");
+    SIEVE_ENSURE(
+        p.block_rows >= 1 && p.block_cols >= 1, StatusCode::kInvalidArgument,
+        "parameter '" << p.name << "': block " << p.block_rows << " x " << p.block_cols << " must be at least 1 x 1");
     d.deferred_entry_[static_cast<size_t>(entry)] = true;
     Tracked t;
     t.entry = entry;
@@ -303,8 +302,7 @@ StatusOr<KeptFn> KeptBlocks(const graph::Graph* graph, const DeferredParam& p) {
   if (const auto* row = std::get_if<ops::RowPattern>(&*site.pattern); row && p.block_rows == 1)
     return KeptFn([pattern = *row](int64_t a, int64_t) { return pattern.Kept(a); });
   const auto* tile = std::get_if<ops::TilePattern>(&*site.pattern);
-  SIEVE_ENSURE(tile && tile->tile_rows == p.block_rows && tile->tile_cols == p.block_cols,
-               StatusCode::kInvalidArgument,
+  SIEVE_ENSURE(tile && tile->tile_rows == p.block_rows && tile->tile_cols == p.block_cols, StatusCode::kInvalidArgument,
                graph::DescribeSite(site) << " has pattern " << ops::PatternToString(*site.pattern)
                                          << ", which does not cut parameter '" << p.name << "' into its "
                                          << p.block_rows << " x " << p.block_cols << " blocks");

@@ -16,6 +16,10 @@
 // of (weight, history) once, equal to eager up to float rounding. Adam has no closed form and always
 // replays.
 //
+// The Trainer leaves it off by default (TrainerOptions::defer_updates): on the CPU measured here, one
+// flat pass over every weight streams at full memory bandwidth, while updating a strided subset of rows
+// costs nearly as much, and the catch-up is a second pass (docs/benchmarks/mlp_ard.md).
+//
 // This file is not the solver (solver.h: the eager step of every entry) and does not decide which
 // patterns are drawn; it reads them from the graph's sites. CPU arenas only.
 #pragma once

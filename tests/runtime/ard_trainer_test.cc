@@ -4,12 +4,13 @@
 // and tiles (SPEC 2.8) gives the losses and weights of eager updates of every weight, bitwise when
 // replaying, for SGD, SGD with momentum, Nesterov and Adam with weight decay and a changing learning
 // rate, also across an evaluation and a save in the middle.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
-#include <unistd.h>
 #include <variant>
 #include <vector>
 
@@ -168,7 +169,8 @@ TEST_CASE("Trainer with deferred updates gives the losses and weights of eager u
     const ParamEntry& d = deferred->params().entries()[p];
     INFO("parameter '" << e.name << "'");
     CHECK(testing::BitwiseEqual(d.param.ToVector(), e.param.ToVector()));
-    for (size_t s = 0; s < e.state.size(); ++s) CHECK(testing::BitwiseEqual(d.state[s].ToVector(), e.state[s].ToVector()));
+    for (size_t s = 0; s < e.state.size(); ++s)
+      CHECK(testing::BitwiseEqual(d.state[s].ToVector(), e.state[s].ToVector()));
   }
 }
 
@@ -202,7 +204,8 @@ TEST_CASE("Trainer shuffles units after an epoch with deferred updates caught up
     const ParamEntry& d = deferred->params().entries()[p];
     INFO("parameter '" << e.name << "'");
     CHECK(testing::BitwiseEqual(d.param.ToVector(), e.param.ToVector()));
-    for (size_t s = 0; s < e.state.size(); ++s) CHECK(testing::BitwiseEqual(d.state[s].ToVector(), e.state[s].ToVector()));
+    for (size_t s = 0; s < e.state.size(); ++s)
+      CHECK(testing::BitwiseEqual(d.state[s].ToVector(), e.state[s].ToVector()));
   }
   // The shuffles happened: without them the weights differ.
   graph::Sequential plain({kIn});
@@ -225,7 +228,8 @@ TEST_CASE("Trainer defers the producer rows of row sites and the weights of tile
     for (const DeferredParam& p : params) out.push_back(p.name);
     return out;
   };
-  CHECK(names(FindDeferrableParams(row->train_graph())) == std::vector<std::string>{"fc1.w", "fc1.b", "fc2.w", "fc2.b"});
+  CHECK(names(FindDeferrableParams(row->train_graph())) ==
+        std::vector<std::string>{"fc1.w", "fc1.b", "fc2.w", "fc2.b"});
   auto tile = MakeTrainer(Mlp(Family::kTile), {.batch_size = kBatch});
   CHECK(names(FindDeferrableParams(tile->train_graph())) == std::vector<std::string>{"fc2.w", "fc3.w"});
   auto bernoulli = MakeTrainer(Mlp(Family::kBernoulli), {.batch_size = kBatch});

@@ -62,8 +62,8 @@ TEST_CASE("The executor counts the MatMul FLOPs of an MLP with a row site at the
     graph.SetSitePattern(site, pattern);
     RunIteration(graph, **executor);
     int64_t kept = 0;
-    for (int64_t i = 0; i < kHidden; ++i) kept += ((i - pattern.offset) % pattern.period + pattern.period) %
-                                                          pattern.period < pattern.keep;
+    for (int64_t i = 0; i < kHidden; ++i)
+      kept += ((i - pattern.offset) % pattern.period + pattern.period) % pattern.period < pattern.keep;
     CHECK((*executor)->flops().executed == analytic(kept));
     CHECK((*executor)->flops().dense == analytic(kHidden));
   }
@@ -74,8 +74,8 @@ TEST_CASE("The executor counts the MatMul FLOPs of a tile site at the analytic v
   // parameter so that all three GEMMs run: forward, dX = dY W and dW = dY^T X.
   constexpr int64_t kBatch = 4, kN = 10, kK = 7;
   Graph graph;
-  const graph::SiteId site = graph.AddSite(
-      {.name = "w.tiles", .kind = graph::SiteKind::kTile, .rate = 0.5, .tile_rows = 3, .tile_cols = 2});
+  const graph::SiteId site =
+      graph.AddSite({.name = "w.tiles", .kind = graph::SiteKind::kTile, .rate = 0.5, .tile_rows = 3, .tile_cols = 2});
   const ValueId x = graph.AddParam("x", {kBatch, kK});
   const ValueId w = graph.AddParam("w", {kN, kK});
   const ValueId labels = graph.AddValue("labels", ValueRole::kLabel, {kBatch}, DType::kInt32);

@@ -9,12 +9,12 @@
 // alternating blocks of steps, so machine noise hits all three alike. `--dropout P` puts Bernoulli
 // dropout after each hidden layer on both sides (the floor stays the dense GEMMs).
 // `--ard` runs the approximate-random-dropout comparison instead (SPEC 2, issue 4): at p = 0.3, 0.5, 0.7
-// the step with Bernoulli dropout, with row ARD and with tile ARD (each with the eager update of every
-// weight, the Trainer's default, and with the deferred update of dropped rows and tiles, SPEC 2.8), and
-// PyTorch's step with
-// nn.Dropout(p), with each ARD row's analytic FLOP ratio, speedup over the Bernoulli step and
-// efficiency (speedup / FLOP ratio), and where the step's time goes (pattern passes, catch-up of
-// deferred rows, forward and backward, update).
+// (or `--rates P,P,...`) the step with Bernoulli dropout, with row ARD and with tile ARD (each with the
+// eager update of every weight, the Trainer's default, and with the deferred update of dropped rows and
+// tiles, SPEC 2.8), and PyTorch's step with nn.Dropout(p); per ARD row the FLOP ratio, the speedup over
+// the Bernoulli step and the efficiency (speedup / FLOP ratio), and where the step's time goes (pattern
+// passes, catch-up of deferred rows, forward and backward, update). `--only CONFIG` runs one of its
+// configurations alone, for a profiler.
 // What it is not: a GPU benchmark.
 #include <cblas.h>
 
@@ -23,12 +23,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include "framework/device.h"
@@ -362,20 +362,43 @@ double Mean(const std::vector<double>& v) {
   return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
 }
 
-int RunMlpArd(const Options& options, const PeerLaunch& launch) {
+// A Sieve configuration of the comparison: its --only key, its row label, the dropout and the update.
+struct ArdConfig {
+  const char* key;
+  const char* label;
+  DropoutKind kind;
+  runtime::DeferMode defer;
+};
+const ArdConfig kArdConfigs[] = {
+    {"bernoulli", "bernoulli", DropoutKind::kBernoulli, runtime::DeferMode::kOff},
+    {"row", "row-ARD", DropoutKind::kRow, runtime::DeferMode::kOff},
+    {"row-deferred", "row-ARD deferred update", DropoutKind::kRow, runtime::DeferMode::kReplay},
+    {"tile", "tile-ARD", DropoutKind::kTile, runtime::DeferMode::kOff},
+    {"tile-deferred", "tile-ARD deferred update", DropoutKind::kTile, runtime::DeferMode::kReplay}};
+
+// What --ard runs: the rates, and every configuration or only the one whose key is `only` (for profiling
+// one configuration alone, e.g. under perf).
+struct ArdSelection {
+  std::vector<double> rates = kArdRates;
+  std::string only;
+};
+
+int RunMlpArd(const Options& options, const PeerLaunch& launch, const ArdSelection& selection) {
   // Every ARD step draws new patterns whose cost varies several-fold, so the comparison takes more steps
   // than the dense one and compares mean step times (what an epoch costs) with the FLOPs of the same steps.
   const int reps = options.Reps(60, 20);
   const int rounds = (reps + kBlock - 1) / kBlock;
   const int probe_rounds = options.quick ? 2 : 3;
-  const std::vector<double> rates = options.quick ? std::vector<double>{0.5} : kArdRates;
+  const std::vector<double> rates =
+      options.quick && selection.rates == kArdRates ? std::vector<double>{0.5} : selection.rates;
   const double dense_flops = StepFlops(kSizes, 0.0, DropoutKind::kBernoulli);
   std::printf(
       "mlp --ard: training step of the %s MLP, batch %lld, SGD momentum %.1f, device %s: Bernoulli dropout vs row "
       "and tile ARD (searched pattern distributions, 32x32 tiles) after each hidden layer\n",
       SizesLabel().c_str(), static_cast<long long>(kBatch), kMomentum, options.device.ToString().c_str());
-  std::printf("%d timed steps per side in alternating blocks of %d (%d warm-up), times in ms; %.3f GFLOP per dense step\n",
-              rounds * kBlock, kBlock, kWarmup, dense_flops * 1e-9);
+  std::printf(
+      "%d timed steps per side in alternating blocks of %d (%d warm-up), times in ms; %.3f GFLOP per dense step\n",
+      rounds * kBlock, kBlock, kWarmup, dense_flops * 1e-9);
 
   std::vector<Row> rows;
   std::optional<ThreadSetting> best;
@@ -383,20 +406,15 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch) {
   std::unique_ptr<PyTorchPeer> peer = StartPeer(launch, probe_rate, probe_rounds, dense_flops, &best, &rows);
   for (const double p : rates) {
     std::vector<ArdSide> sides;
-    const std::vector<std::tuple<std::string, DropoutKind, runtime::DeferMode>> configs = {
-        {"bernoulli", DropoutKind::kBernoulli, runtime::DeferMode::kOff},
-        {"row-ARD", DropoutKind::kRow, runtime::DeferMode::kOff},
-        {"row-ARD deferred update", DropoutKind::kRow, runtime::DeferMode::kReplay},
-        {"tile-ARD", DropoutKind::kTile, runtime::DeferMode::kOff},
-        {"tile-ARD deferred update", DropoutKind::kTile, runtime::DeferMode::kReplay}};
-    for (const auto& [label, kind, defer] : configs) {
-      StatusOr<SieveSide> side = SieveSide::Create(kSizes, p, options.device, kind, defer);
+    for (const ArdConfig& config : kArdConfigs) {
+      if (!selection.only.empty() && selection.only != config.key) continue;
+      StatusOr<SieveSide> side = SieveSide::Create(kSizes, p, options.device, config.kind, config.defer);
       if (!side.ok()) {
-        std::fprintf(stderr, "sieve-bench mlp: cannot build the %s trainer at p = %g: %s\n", label.c_str(), p,
+        std::fprintf(stderr, "sieve-bench mlp: cannot build the %s trainer at p = %g: %s\n", config.label, p,
                      side.status().ToString().c_str());
         return 1;
       }
-      sides.push_back({label, kind, defer, std::move(side).value()});
+      sides.push_back({config.label, config.kind, config.defer, std::move(side).value()});
     }
     std::vector<double> torch_ms;
     auto drop_peer = [&](const Status& status) {
@@ -439,6 +457,8 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch) {
     char rate[32];
     std::snprintf(rate, sizeof(rate), "p=%.1f", p);
     std::vector<Row> p_rows;
+    // Without the Bernoulli side (--only), rows have no speedup.
+    const bool have_bernoulli = sides.front().kind == DropoutKind::kBernoulli;
     const double bernoulli_mean = Mean(sides.front().step_ms);
     const bool have_torch = !torch_ms.empty();
     const double torch_mean = Mean(torch_ms);
@@ -446,11 +466,9 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch) {
       const double mean = Mean(s.step_ms);
       Row row = MakeRow("sieve " + s.label + " " + rate + " step", "sieve", "step", Timing::FromSamples(s.step_ms),
                         StepFlops(kSizes, p, s.kind));
-      row.speedup = bernoulli_mean / mean;
-      if (s.kind != DropoutKind::kBernoulli) {
-        row.ideal = s.dense_flops / s.executed_flops;
-        row.efficiency = *row.speedup / *row.ideal;
-      }
+      if (s.kind != DropoutKind::kBernoulli) row.ideal = s.dense_flops / s.executed_flops;
+      if (have_bernoulli) row.speedup = bernoulli_mean / mean;
+      if (row.speedup && row.ideal) row.efficiency = *row.speedup / *row.ideal;
       // The targets are for the Trainer's default, the eager update.
       if (s.defer == runtime::DeferMode::kOff && s.kind != DropoutKind::kBernoulli)
         row.target = s.kind == DropoutKind::kRow ? kRowTarget : kTileTarget;
@@ -469,7 +487,7 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch) {
     if (have_torch) {
       Row torch = MakeRow(std::string("pytorch nn.Dropout ") + rate + " step (" + best->label + ")", "pytorch", "step",
                           Timing::FromSamples(torch_ms), dense_flops);
-      torch.speedup = bernoulli_mean / torch_mean;
+      if (have_bernoulli) torch.speedup = bernoulli_mean / torch_mean;
       torch.vs_pytorch = 1.0;
       torch.numbers.push_back({"dropout", p});
       torch.numbers.push_back({"mean_ms", torch_mean});
@@ -480,10 +498,11 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch) {
                    " (speedup and vs_pt from mean step times: Sieve's Bernoulli step's / the row's, PyTorch's / the "
                    "row's; ideal = FLOP ratio of the timed steps; eff = speedup / ideal; target: eff)",
                p_rows);
-    std::printf("where the mean step goes (ms): mean step = passes + catch-up + forward/backward + update (+ batch copy)\n");
+    std::printf(
+        "where the mean step goes (ms): mean step = passes + catch-up + forward/backward + update (+ batch copy)\n");
     for (const ArdSide& s : sides)
-      std::printf("  %-25s %7.2f = %5.2f + %5.2f + %7.2f + %6.2f\n", s.label.c_str(), Mean(s.step_ms), Mean(s.passes_ms),
-                  Mean(s.catch_up_ms), Mean(s.graph_ms), Mean(s.update_ms));
+      std::printf("  %-25s %7.2f = %5.2f + %5.2f + %7.2f + %6.2f\n", s.label.c_str(), Mean(s.step_ms),
+                  Mean(s.passes_ms), Mean(s.catch_up_ms), Mean(s.graph_ms), Mean(s.update_ms));
     rows.insert(rows.end(), p_rows.begin(), p_rows.end());
   }
 
@@ -507,10 +526,39 @@ int RunMlp(const Options& options) {
   }
   double dropout = 0.0;
   bool ard = false;
+  ArdSelection selection;
+  bool selected = false;  // --rates or --only given
   for (size_t i = 0; i < args.size(); ++i) {
     char* end = nullptr;
     if (args[i] == "--ard") {
       ard = true;
+    } else if (args[i] == "--rates" && i + 1 < args.size()) {
+      selected = true;
+      selection.rates.clear();
+      const std::string list = args[++i];
+      for (size_t at = 0; at <= list.size();) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        const std::string item = list.substr(at, comma - at);
+        const double rate = std::strtod(item.c_str(), &end);
+        if (item.empty() || *end != '\0' || !(rate > 0.0 && rate < 1.0)) {
+          std::fprintf(stderr, "sieve-bench mlp: --rates needs rates in (0, 1) separated by commas, got '%s'\n",
+                       list.c_str());
+          return 2;
+        }
+        selection.rates.push_back(rate);
+        at = comma + 1;
+      }
+    } else if (args[i] == "--only" && i + 1 < args.size()) {
+      selected = true;
+      selection.only = args[++i];
+      const bool known = std::any_of(std::begin(kArdConfigs), std::end(kArdConfigs),
+                                     [&](const ArdConfig& c) { return selection.only == c.key; });
+      if (!known) {
+        std::fprintf(stderr,
+                     "sieve-bench mlp: --only takes bernoulli, row, row-deferred, tile or tile-deferred, got '%s'\n",
+                     selection.only.c_str());
+        return 2;
+      }
     } else if (args[i] == "--dropout" && i + 1 < args.size()) {
       dropout = std::strtod(args[++i].c_str(), &end);
       if (end == args[i].c_str() || *end != '\0' || !(dropout >= 0.0 && dropout < 1.0)) {
@@ -519,8 +567,8 @@ int RunMlp(const Options& options) {
       }
     } else {
       std::fprintf(stderr,
-                   "sieve-bench mlp: unknown argument '%s' (verb options: --dropout P, --ard, --pytorch PEER.py, "
-                   "--python PATH, --no-pytorch)\n",
+                   "sieve-bench mlp: unknown argument '%s' (verb options: --dropout P, --ard [--rates P,P,...] "
+                   "[--only CONFIG], --pytorch PEER.py, --python PATH, --no-pytorch)\n",
                    args[i].c_str());
       return 2;
     }
@@ -534,7 +582,11 @@ int RunMlp(const Options& options) {
       std::fprintf(stderr, "sieve-bench mlp: --ard sets its own rates (0.3, 0.5, 0.7); drop --dropout\n");
       return 2;
     }
-    return RunMlpArd(options, *launch);
+    return RunMlpArd(options, *launch, selection);
+  }
+  if (selected) {
+    std::fprintf(stderr, "sieve-bench mlp: --rates and --only go with --ard\n");
+    return 2;
   }
   const int reps = options.Reps(30, 20);
   const int rounds = (reps + kBlock - 1) / kBlock;

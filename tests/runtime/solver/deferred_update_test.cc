@@ -25,8 +25,8 @@ namespace {
 using graph::Graph;
 using graph::SiteId;
 
-constexpr int64_t kRows = 13, kCols = 9;               // "fc.w" [13, 9] and "fc.b" [13]: a row site
-constexpr int64_t kTileN = 10, kTileK = 11;            // "tile.w" [10, 11]: 3 x 4 tiles, partial at the edges
+constexpr int64_t kRows = 13, kCols = 9;     // "fc.w" [13, 9] and "fc.b" [13]: a row site
+constexpr int64_t kTileN = 10, kTileK = 11;  // "tile.w" [10, 11]: 3 x 4 tiles, partial at the edges
 constexpr int64_t kTileRows = 3, kTileCols = 4;
 constexpr int64_t kSteps = 60;
 
@@ -68,7 +68,8 @@ bool Kept(const Sites& sites, const std::string& name, int64_t i) {
     const int64_t row = name == "fc.w" ? i / kCols : i;
     return std::get<ops::RowPattern>(*sites.graph.site(sites.rows).pattern).Kept(row);
   }
-  if (name == "tile.w") return std::get<ops::TilePattern>(*sites.graph.site(sites.tiles).pattern).Kept(i / kTileK, i % kTileK);
+  if (name == "tile.w")
+    return std::get<ops::TilePattern>(*sites.graph.site(sites.tiles).pattern).Kept(i / kTileK, i % kTileK);
   return true;
 }
 
@@ -80,8 +81,7 @@ void DrawPatterns(Sites& sites, std::mt19937& rng) {
   row.offset = static_cast<int64_t>(rng() % static_cast<uint32_t>(row.period));
   const int64_t dp = 1 + static_cast<int64_t>(rng() % 3);
   sites.graph.SetSitePattern(sites.rows, row);
-  sites.graph.SetSitePattern(sites.tiles,
-                             ops::TilePattern{kTileRows, kTileCols, dp, static_cast<int64_t>(rng() % dp)});
+  sites.graph.SetSitePattern(sites.tiles, ops::TilePattern{kTileRows, kTileCols, dp, static_cast<int64_t>(rng() % dp)});
 }
 
 // Writes this step's gradients: the same random values in both arenas where the patterns keep an
@@ -120,14 +120,13 @@ TEST_CASE("Deferred updates give the eager weights and state over many steps wit
     float momentum;
     DeferMode mode;
   };
-  const Case c = GENERATE(Case{ops::SolverType::kSGD, 0.0f, DeferMode::kReplay},
-                          Case{ops::SolverType::kSGD, 0.9f, DeferMode::kReplay},
-                          Case{ops::SolverType::kNesterov, 0.9f, DeferMode::kReplay},
-                          Case{ops::SolverType::kAdam, 0.9f, DeferMode::kReplay},
-                          Case{ops::SolverType::kSGD, 0.0f, DeferMode::kClosedForm},
-                          Case{ops::SolverType::kSGD, 0.9f, DeferMode::kClosedForm},
-                          Case{ops::SolverType::kNesterov, 0.9f, DeferMode::kClosedForm},
-                          Case{ops::SolverType::kAdam, 0.9f, DeferMode::kClosedForm});
+  const Case c = GENERATE(
+      Case{ops::SolverType::kSGD, 0.0f, DeferMode::kReplay}, Case{ops::SolverType::kSGD, 0.9f, DeferMode::kReplay},
+      Case{ops::SolverType::kNesterov, 0.9f, DeferMode::kReplay},
+      Case{ops::SolverType::kAdam, 0.9f, DeferMode::kReplay}, Case{ops::SolverType::kSGD, 0.0f, DeferMode::kClosedForm},
+      Case{ops::SolverType::kSGD, 0.9f, DeferMode::kClosedForm},
+      Case{ops::SolverType::kNesterov, 0.9f, DeferMode::kClosedForm},
+      Case{ops::SolverType::kAdam, 0.9f, DeferMode::kClosedForm});
   const bool bitwise = c.mode == DeferMode::kReplay || c.type == ops::SolverType::kAdam;
   const bool clip = GENERATE(false, true);
   INFO(ops::SolverTypeName(c.type) << " momentum " << c.momentum << ", " << DeferModeName(c.mode)
@@ -224,9 +223,8 @@ TEST_CASE("Deferred updates refuse a step on blocks that were not caught up", "[
   // Creation errors.
   CHECK_THAT(DeferredUpdates::Create(*solver, arena, {{.name = "nope", .site = sites.rows}}, 0).status().message(),
              Catch::Contains("nope"));
-  CHECK_THAT(DeferredUpdates::Create(*solver, arena, {{.name = "fc.b", .site = sites.rows},
-                                                      {.name = "fc.b", .site = sites.rows}},
-                                     0)
+  CHECK_THAT(DeferredUpdates::Create(*solver, arena,
+                                     {{.name = "fc.b", .site = sites.rows}, {.name = "fc.b", .site = sites.rows}}, 0)
                  .status()
                  .message(),
              Catch::Contains("twice"));
@@ -251,8 +249,8 @@ TEST_CASE("FindDeferrableParams takes the producer side of a row site and the we
   }
   SECTION("a tile site on a weight whose input is also a parameter") {
     Graph g;
-    const SiteId s = g.AddSite(
-        {.name = "w.tiles", .kind = graph::SiteKind::kTile, .rate = 0.5, .tile_rows = 2, .tile_cols = 3});
+    const SiteId s =
+        g.AddSite({.name = "w.tiles", .kind = graph::SiteKind::kTile, .rate = 0.5, .tile_rows = 2, .tile_cols = 3});
     const graph::ValueId x = g.AddParam("x", {4, 6});
     const graph::ValueId w = g.AddParam("w", {8, 6});
     const graph::ValueId labels = g.AddValue("labels", graph::ValueRole::kLabel, {4}, DType::kInt32);
