@@ -1,6 +1,7 @@
 # framework/: tensor, device, memory, status, rng, logging.
 set(SIEVE_FRAMEWORK_SOURCES
   framework/device.cc
+  framework/file_io.cc
   framework/logging.cc
   framework/memory.cc
   framework/status.cc

@@ -1,6 +1,7 @@
 // The layer graph: kind names, layer descriptions for messages, and Network's list of layers.
 #include "graph/layers.h"
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <variant>
@@ -32,8 +33,17 @@ const char* DropoutKindName(DropoutSpec::Kind kind) {
       return "row";
     case DropoutSpec::Kind::kTile:
       return "tile";
+    case DropoutSpec::Kind::kSensitivity:
+      return "sensitivity";
+    case DropoutSpec::Kind::kRandomChannel:
+      return "random_channel";
   }
   return "?";
+}
+
+int64_t ChannelsDropped(double rate, int64_t channels) {
+  const double product = rate * static_cast<double>(channels);
+  return static_cast<int64_t>(std::ceil(product - 1e-9));
 }
 
 const char* LayerKindName(const LayerSpec& spec) {

@@ -75,20 +75,28 @@ struct ActivationSpec {
 };
 
 /// Dropout with drop rate `rate`, only in training graphs (an evaluation graph passes the input
-/// through). Three kinds:
-///   kBernoulli  element-wise, a fresh mask per sample, scaled by 1 / (1 - rate);
-///   kRow        approximate random dropout over the units of the input's last axis (SPEC 2.2):
-///               one row pattern per mini-batch. The layers that read the output must be
-///               FullyConnected (input [B, units]) or Lstm (input [B, T, units]); they use only the
-///               kept columns of their weights. When the input comes straight from a
-///               FullyConnected layer (through its bias and activations) that nothing else reads,
-///               that layer computes only the kept units;
-///   kTile       approximate random DropConnect (SPEC 2.3): tile patterns over the weight of the
-///               FullyConnected layers that read the output, which must be the only readers.
-/// The fields after `kind` are for the row and tile kinds.
+/// through). Five kinds:
+///   kBernoulli      element-wise, a fresh mask per sample, scaled by 1 / (1 - rate);
+///   kRow            approximate random dropout over the units of the input's last axis (SPEC 2.2):
+///                   one row pattern per mini-batch. The layers that read the output must be
+///                   FullyConnected (input [B, units]) or Lstm (input [B, T, units]); they use only
+///                   the kept columns of their weights. When the input comes straight from a
+///                   FullyConnected layer (through its bias and activations) that nothing else
+///                   reads, that layer computes only the kept units;
+///   kTile           approximate random DropConnect (SPEC 2.3): tile patterns over the weight of the
+///                   FullyConnected layers that read the output, which must be the only readers;
+///   kSensitivity    sensitivity-aware feature-map dropout (SPEC 3) of the NCHW input of the
+///                   Conv2d that reads the output: each iteration ceil(rate * Cin) input maps are
+///                   dropped, sampled without replacement with probability proportional to
+///                   softmax(-S_c / temperature) of the maps' normalised sensitivities
+///                   (graph/sensitivity_pass.h); the conv's im2col and GEMMs shrink, kept maps are
+///                   scaled by Cin / (Cin - dropped). Never on the network input;
+///   kRandomChannel  the same with uniformly chosen maps (the ablation baseline).
+/// `scaling` .. `shuffle_every_epochs` are for the row and tile kinds; the fields after them for
+/// the channel kinds (kSensitivity, kRandomChannel).
 struct DropoutSpec {
   double rate = 0.5;
-  enum class Kind : uint8_t { kBernoulli, kRow, kTile } kind = Kind::kBernoulli;
+  enum class Kind : uint8_t { kBernoulli, kRow, kTile, kSensitivity, kRandomChannel } kind = Kind::kBernoulli;
   ScaleMode scaling = ScaleMode::kPattern;          ///< per-pattern 1/(1-r) or nominal 1/(1-p) (SPEC 2.4)
   PatternFamily family = PatternFamily::kSearched;  ///< searched distribution, or one fixed dp
   int64_t max_period = 16;                          ///< D: row / tile dp <= D; Tmax of generalized (k, T)
@@ -97,9 +105,26 @@ struct DropoutSpec {
   /// Row: permute the producing FullyConnected layer's units every this many epochs (SPEC 2.5
   /// beyond; runtime/unit_shuffle.h); 0 = never. Needs the producer to shrink (see kRow).
   int64_t shuffle_every_epochs = 0;
+  /// kSensitivity: the temperature of the drop probabilities softmax(-S_c / temperature), S_c the
+  /// sensitivities divided by their mean; larger is closer to uniform, 0 always drops the least
+  /// sensitive maps. Must be >= 0.
+  double temperature = 1.0;
+  /// Channel kinds: the first this many training iterations run dense (every map kept); the
+  /// sensitivity estimates still learn from them.
+  int64_t warmup_iterations = 0;
+  /// kSensitivity: the weight of the newest observation in the running (EMA) importance and
+  /// sensitivity estimates, in (0, 1].
+  double ema_weight = 0.1;
 };
-/// "bernoulli", "row", "tile".
+/// "bernoulli", "row", "tile", "sensitivity", "random_channel".
 const char* DropoutKindName(DropoutSpec::Kind kind);
+/// True for kSensitivity and kRandomChannel, the kinds that drop a conv's input feature maps.
+inline bool IsChannelDropout(DropoutSpec::Kind kind) {
+  return kind == DropoutSpec::Kind::kSensitivity || kind == DropoutSpec::Kind::kRandomChannel;
+}
+/// The maps a channel kind drops of `channels` per iteration: ceil(rate * channels), with the product
+/// rounded to 1e-9 first, so that 0.3 * 10 drops 3, not 4.
+int64_t ChannelsDropped(double rate, int64_t channels);
 
 /// A stack of `layers` LSTMs over batch-first input [B, T, X]; the output is [B, T, units] with
 /// `return_sequences`, else the last step's [B, units]. The forget gate's bias starts at

@@ -195,11 +195,18 @@ Status CheckLayerBlobs(const Layer& layer, int position, const std::set<std::str
 }
 
 // Only FullyConnected layers (and Lstm layers, for row sites) apply a row or tile site's pattern
-// to their GEMMs; any other reader of a dropped blob would see the undropped (or packed) value.
+// to their GEMMs, and only Conv2d layers a channel site's; any other reader of a dropped blob would
+// see the undropped (or packed) value.
 Status CheckDroppedReaders(const Layer& layer, const LowerContext& ctx) {
   for (int i = 0; i < static_cast<int>(layer.inputs.size()); ++i) {
     const DroppedBlob* mark = ctx.Dropped(layer, i);
     if (mark == nullptr) continue;
+    if (ctx.graph().site(mark->site).kind == SiteKind::kChannel) {  // feature-map dropout (SPEC 3)
+      SIEVE_ENSURE(std::holds_alternative<Conv2dSpec>(layer.spec), kInvalid,
+                   DescribeLayer(layer) << ": input blob '" << layer.inputs[i] << "' is the output of feature-map "
+                                        << "dropout layer '" << mark->layer << "', which only Conv2d layers can read");
+      continue;
+    }
     const bool row = ctx.graph().site(mark->site).kind == SiteKind::kRow;
     const bool fc = std::holds_alternative<FullyConnectedSpec>(layer.spec);
     const bool lstm = std::holds_alternative<LstmSpec>(layer.spec);

@@ -39,6 +39,19 @@ DropoutSpec TileDropout(double rate, int64_t tile_rows, int64_t tile_cols) {
   return spec;
 }
 
+DropoutSpec SensitivityDropout(double rate, double temperature, int64_t warmup_iterations) {
+  DropoutSpec spec{.rate = rate, .kind = DropoutSpec::Kind::kSensitivity};
+  spec.temperature = temperature;
+  spec.warmup_iterations = warmup_iterations;
+  return spec;
+}
+
+DropoutSpec RandomChannelDropout(double rate, int64_t warmup_iterations) {
+  DropoutSpec spec{.rate = rate, .kind = DropoutSpec::Kind::kRandomChannel};
+  spec.warmup_iterations = warmup_iterations;
+  return spec;
+}
+
 LstmSpec Lstm(int64_t units, int layers, bool return_sequences) {
   LstmSpec spec;
   spec.units = units;

@@ -39,6 +39,13 @@ DropoutSpec Dropout(double rate);
 DropoutSpec RowDropout(double rate);
 /// Tile-based approximate random dropout over the weight of the next FullyConnected layer (SPEC 2.3).
 DropoutSpec TileDropout(double rate, int64_t tile_rows = 32, int64_t tile_cols = 32);
+/// Sensitivity-aware feature-map dropout of the next Conv2d's input maps (SPEC 3): ceil(rate * Cin)
+/// maps dropped per iteration, less sensitive maps more often (temperature: see DropoutSpec), dense
+/// for the first `warmup_iterations` iterations.
+DropoutSpec SensitivityDropout(double rate, double temperature = 1.0, int64_t warmup_iterations = 0);
+/// Random feature-map dropout of the next Conv2d's input maps: ceil(rate * Cin) uniformly chosen
+/// maps per iteration (the ablation baseline of SensitivityDropout).
+DropoutSpec RandomChannelDropout(double rate, int64_t warmup_iterations = 0);
 LstmSpec Lstm(int64_t units, int layers = 1, bool return_sequences = false);
 EmbeddingSpec Embedding(int64_t vocab, int64_t dim);
 FlattenSpec Flatten();

@@ -9,6 +9,7 @@ list(APPEND SIEVE_GRAPH_SOURCES
   graph/pass.cc
   graph/pattern_pass.cc
   graph/pattern_search.cc
+  graph/sensitivity_pass.cc
   graph/sequential.cc
   graph/verify.cc
 )

@@ -1,23 +1,21 @@
 // The Trainer (trainer.h): lowering, binding, the training step, Fit, Evaluate and weight files.
 #include "runtime/trainer.h"
 
-#include <unistd.h>
-#include <zlib.h>
-
+#include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <utility>
 #include <variant>
 
+#include "framework/file_io.h"
 #include "framework/logging.h"
 #include "framework/memory.h"
 #include "graph/autodiff.h"
 #include "graph/pattern_pass.h"
+#include "graph/sensitivity_pass.h"
 #include "ops/kernels/gather_scatter.h"
 #include "runtime/data/batch_loader.h"
 #include "runtime/unit_shuffle.h"
@@ -55,8 +53,6 @@ graph::NodeId AccuracyNode(const graph::LoweredNet& net) {
   return net.metrics.empty() ? net.losses.front().node : net.metrics.front().node;
 }
 
-constexpr char kWeightsMagic[8] = {'S', 'I', 'E', 'V', 'E', 'W', 'T', '1'};
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const graph::Network& network, TrainerOptions options) {
@@ -85,6 +81,9 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const graph::Network& network
 
   graph::MemoryPlanOptions train_plan;
   for (const auto& [final_state, initial] : t->train_.state_carry) train_plan.keep_alive.push_back(final_state);
+  SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<graph::SensitivityDropPass> channel_drop,
+                         graph::MakeSensitivityDropPass(t->train_.graph, graph::ChannelSiteConfigs(network)));
+  for (const ValueId observed : channel_drop->ObservedValues()) train_plan.keep_alive.push_back(observed);
   graph::MemoryPlanOptions eval_plan;
   for (const auto& [final_state, initial] : t->eval_.state_carry) eval_plan.keep_alive.push_back(final_state);
   SIEVE_ASSIGN_OR_RETURN(t->train_exec_, Executor::Create(t->train_.graph, opt.device, train_plan));
@@ -93,8 +92,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const graph::Network& network
   SIEVE_RETURN_IF_ERROR(t->BindAll(t->eval_, *t->eval_exec_, t->eval_feeds_, false));
   SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<graph::PatternSamplingPass> sampling,
                          graph::MakePatternSamplingPass(t->train_.graph, opt.search));
+  t->sampling_ = sampling.get();
   std::vector<std::unique_ptr<graph::Pass>> choose_patterns;
   choose_patterns.push_back(std::move(sampling));
+  t->channel_drop_ = channel_drop.get();
+  choose_patterns.push_back(std::move(channel_drop));
   t->pipeline_ = graph::MakeIterationPipeline(std::move(choose_patterns));
   if (opt.defer_updates != DeferMode::kOff && opt.device.is_cpu()) {
     std::vector<DeferredParam> deferred = FindDeferrableParams(t->train_.graph);
@@ -209,6 +211,7 @@ StatusOr<StepResult> Trainer::Step(const Tensor& features, const Tensor& labels)
   if (deferred_) SIEVE_RETURN_IF_ERROR(deferred_->CatchUpKept(arena_, train_.graph, iteration_));
   const auto caught_up = Clock::now();
   SIEVE_RETURN_IF_ERROR(train_exec_->Run({.iteration = iteration_, .seed = options_.seed}));
+  SIEVE_RETURN_IF_ERROR(channel_drop_->Observe(train_.graph, [this](ValueId v) { return train_exec_->Get(v); }));
   const auto ran = Clock::now();
   SIEVE_ASSIGN_OR_RETURN(const StepReport report, deferred_ ? deferred_->Step(arena_, train_.graph, iteration_)
                                                             : solver_.Step(arena_, iteration_));
@@ -252,7 +255,7 @@ StatusOr<std::vector<EpochReport>> Trainer::Fit(BatchSource& train, const FitOpt
     EpochReport report;
     report.epoch = epoch;
     double loss_sum = 0.0, accuracy_sum = 0.0;
-    const int64_t batches = loader->batches_per_epoch();
+    const int64_t batches = loader->batches_per_epoch() - loader->position().batch;
     const auto start = Clock::now();
     auto window_start = start;
     for (int64_t b = 0; b < batches; ++b) {
@@ -276,11 +279,7 @@ StatusOr<std::vector<EpochReport>> Trainer::Fit(BatchSource& train, const FitOpt
     report.iterations = iteration_;
     report.train_loss = batches > 0 ? loss_sum / static_cast<double>(batches) : 0.0;
     report.train_accuracy = batches > 0 ? accuracy_sum / static_cast<double>(batches) : 0.0;
-    if (!train_.unit_shuffles.empty()) {
-      // Shuffling moves rows with their optimizer state, so deferred rows catch up first.
-      SIEVE_RETURN_IF_ERROR(SyncWeights());
-      SIEVE_RETURN_IF_ERROR(ShuffleScheduledUnits(train_, arena_, options_.seed, epoch).status());
-    }
+    SIEVE_RETURN_IF_ERROR(FinishEpoch());
     if (options.eval) {
       SIEVE_ASSIGN_OR_RETURN(report.eval, Evaluate(*options.eval));
       SIEVE_LOG_INFO("epoch {}/{}: train loss {:.4f} accuracy {:.4f} | test loss {:.4f} accuracy {:.4f} | {:.1f} s",
@@ -358,45 +357,20 @@ Status Trainer::SaveWeights(const std::string& path) {
     const std::vector<float> values = p.param.ToVector();
     put(values.data(), values.size() * sizeof(float));
   }
-  const auto crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
-                                               static_cast<uInt>(bytes.size())));
+  const uint32_t crc = Crc32(bytes);
   put(&crc, sizeof(crc));
-
-  const std::string temporary = path + ".tmp";
-  FILE* file = std::fopen(temporary.c_str(), "wb");
-  SIEVE_ENSURE(file != nullptr, StatusCode::kUnavailable,
-               "cannot write weights to '" << temporary << "': " << std::strerror(errno));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() && std::fflush(file) == 0 &&
-                       fsync(fileno(file)) == 0;
-  const int saved_errno = errno;
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !closed) {
-    std::remove(temporary.c_str());
-    return SIEVE_ERROR(StatusCode::kUnavailable, "writing weights to '" << temporary << "' failed: "
-                                                                        << std::strerror(written ? errno : saved_errno)
-                                                                        << "; '" << path << "' is unchanged");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temporary.c_str());
-    return SIEVE_ERROR(StatusCode::kUnavailable, "cannot move '" << temporary << "' to '" << path
-                                                                 << "': " << std::strerror(rename_errno)
-                                                                 << "; '" << path << "' is unchanged");
-  }
-  return Status::Ok();
+  return WriteFileAtomically(path, bytes, "weights");
 }
 
 Status Trainer::LoadWeights(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SIEVE_ENSURE(in.good(), StatusCode::kNotFound, "cannot open weights file '" << path << "'");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  SIEVE_ASSIGN_OR_RETURN(const std::string bytes, ReadFileBytes(path, "weights"));
   SIEVE_ENSURE(bytes.size() >= sizeof(kWeightsMagic) + 8 &&
                    std::memcmp(bytes.data(), kWeightsMagic, sizeof(kWeightsMagic)) == 0,
                StatusCode::kDataLoss, "'" << path << "' is not a Sieve weights file");
   uint32_t stored_crc = 0;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof(stored_crc), sizeof(stored_crc));
   const size_t body = bytes.size() - sizeof(stored_crc);
-  SIEVE_ENSURE(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)) == stored_crc,
+  SIEVE_ENSURE(Crc32(std::string_view(bytes).substr(0, body)) == stored_crc,
                StatusCode::kDataLoss, "'" << path << "' is corrupt (checksum mismatch)");
   size_t at = sizeof(kWeightsMagic);
   auto take = [&](void* out, size_t n) {
@@ -441,6 +415,199 @@ Status Trainer::LoadWeights(const std::string& path) {
   }
   for (const auto& [name, entry] : stored)
     if (!arena_.IndexOf(name).ok()) SIEVE_LOG_WARN("'{}': parameter '{}' is not in the network; ignored", path, name);
+  Synchronize(arena_.device());
+  return Status::Ok();
+}
+
+Status Trainer::FinishEpoch() {
+  if (!train_.unit_shuffles.empty()) {
+    // Shuffling moves rows with their optimizer state, so deferred rows catch up first.
+    SIEVE_RETURN_IF_ERROR(SyncWeights());
+    SIEVE_RETURN_IF_ERROR(ShuffleScheduledUnits(train_, arena_, options_.seed, epochs_finished_ + 1).status());
+  }
+  ++epochs_finished_;
+  return Status::Ok();
+}
+
+// One section of ExportState: its name and the version written, how to write it, and how to check a stored
+// section (of any version up to `version`): the returned function applies it and cannot fail.
+struct Trainer::StatePart {
+  std::string name;
+  uint32_t version = 1;
+  std::function<std::string()> save;
+  std::function<StatusOr<std::function<void()>>(const StateSection&)> check;
+};
+
+std::vector<Trainer::StatePart> Trainer::StateParts() {
+  std::vector<StatePart> parts;
+  // The random streams are counter-based (framework/rng.h): (seed, iteration) places every dropout, pattern,
+  // shuffle and data stream; the epochs finished number the next unit shuffle.
+  parts.push_back(
+      {"progress", 1,
+       [this] {
+         ByteWriter out;
+         out.Put(iteration_);
+         out.Put(options_.seed);
+         out.Put(epochs_finished_);
+         return out.Take();
+       },
+       [this](const StateSection& section) -> StatusOr<std::function<void()>> {
+         ByteReader in(section.bytes);
+         int64_t iteration = 0, epochs = 0;
+         uint64_t seed = 0;
+         const bool read = in.Get(iteration) && in.Get(seed) && in.Get(epochs) && in.remaining() == 0;
+         SIEVE_ENSURE(read && iteration >= 0 && iteration < (int64_t{1} << 32) && epochs >= 0, StatusCode::kDataLoss,
+                      "state section 'progress' is malformed (iteration " << iteration << ", epochs " << epochs << ")");
+         return std::function<void()>([this, iteration, seed, epochs] {
+           iteration_ = iteration;
+           options_.seed = seed;
+           epochs_finished_ = epochs;
+           if (deferred_) deferred_->MarkCurrent(iteration);
+         });
+       }});
+  parts.push_back({"carried_state", 1,
+                   [this] {
+                     ByteWriter out;
+                     out.Put(static_cast<uint32_t>(train_feeds_.states.size()));
+                     for (const auto& [value, buffer] : train_feeds_.states) {
+                       out.PutString(train_.graph.value(value).name);
+                       out.Put(static_cast<uint32_t>(buffer.rank()));
+                       out.PutArray(buffer.shape().data(), buffer.shape().size());
+                       const std::vector<float> values = buffer.ToVector();
+                       out.PutArray(values.data(), values.size());
+                     }
+                     return out.Take();
+                   },
+                   [this](const StateSection& section) -> StatusOr<std::function<void()>> {
+                     ByteReader in(section.bytes);
+                     uint32_t count = 0;
+                     in.Get(count);
+                     SIEVE_ENSURE(in.ok() && count == train_feeds_.states.size(), StatusCode::kInvalidArgument,
+                                  "state section 'carried_state' holds " << count << " carried states; the network has "
+                                                                         << train_feeds_.states.size());
+                     std::vector<std::vector<float>> stored(count);
+                     for (uint32_t i = 0; i < count; ++i) {
+                       const Tensor& buffer = train_feeds_.states[i].second;
+                       const std::string& name = train_.graph.value(train_feeds_.states[i].first).name;
+                       std::string stored_name;
+                       uint32_t rank = 0;
+                       const bool read = in.GetString(stored_name) && in.Get(rank) && rank <= 8;
+                       Shape shape(read ? rank : 0);
+                       in.GetArray(shape.data(), shape.size());
+                       SIEVE_ENSURE(read && in.ok(), StatusCode::kDataLoss,
+                                    "state section 'carried_state' is truncated in state " << i + 1 << " of " << count);
+                       SIEVE_ENSURE(stored_name == name && shape == buffer.shape(), StatusCode::kInvalidArgument,
+                                    "carried state " << i + 1 << " is '" << stored_name << "' " << ShapeToString(shape)
+                                                     << " in the state but '" << name << "' "
+                                                     << ShapeToString(buffer.shape()) << " in the network");
+                       stored[i].resize(static_cast<size_t>(buffer.numel()));
+                       SIEVE_ENSURE(in.GetArray(stored[i].data(), stored[i].size()), StatusCode::kDataLoss,
+                                    "state section 'carried_state' is truncated in '" << name << "'");
+                     }
+                     SIEVE_ENSURE(in.remaining() == 0, StatusCode::kDataLoss,
+                                  "state section 'carried_state' has " << in.remaining() << " bytes after its states");
+                     return std::function<void()>([this, stored = std::move(stored)] {
+                       for (size_t i = 0; i < stored.size(); ++i) {
+                         const Tensor& buffer = train_feeds_.states[i].second;
+                         CopyBytes(buffer.raw_data(), buffer.device(), stored[i].data(), Device::CPU(),
+                                   stored[i].size() * sizeof(float));
+                       }
+                     });
+                   }});
+  // The distributions are searched again when a trainer is made; a resume is exact only if the search gives
+  // the same tables, so they are stored and compared.
+  parts.push_back({"pattern_search", 1,
+                   [this] {
+                     ByteWriter out;
+                     out.Put(static_cast<uint32_t>(sampling_->sites().size()));
+                     for (const graph::SiteDistribution& site : sampling_->sites()) {
+                       out.PutString(site.site_name);
+                       out.Put(static_cast<uint32_t>(site.result->candidates.size()));
+                       for (size_t c = 0; c < site.result->candidates.size(); ++c) {
+                         out.Put(site.result->candidates[c].keep);
+                         out.Put(site.result->candidates[c].period);
+                         out.Put(site.result->probabilities[c]);
+                       }
+                     }
+                     return out.Take();
+                   },
+                   [this](const StateSection& section) -> StatusOr<std::function<void()>> {
+                     const std::vector<graph::SiteDistribution>& sites = sampling_->sites();
+                     ByteReader in(section.bytes);
+                     uint32_t count = 0;
+                     in.Get(count);
+                     SIEVE_ENSURE(in.ok() && count == sites.size(), StatusCode::kInvalidArgument,
+                                  "state section 'pattern_search' holds "
+                                      << count << " row and tile sites; the network has " << sites.size());
+                     for (const graph::SiteDistribution& site : sites) {
+                       std::string name;
+                       uint32_t candidates = 0;
+                       in.GetString(name);
+                       in.Get(candidates);
+                       bool same = in.ok() && name == site.site_name && candidates == site.result->candidates.size();
+                       for (uint32_t c = 0; in.ok() && c < candidates; ++c) {
+                         graph::PatternCandidate candidate;
+                         double probability = 0.0;
+                         in.Get(candidate.keep);
+                         in.Get(candidate.period);
+                         in.Get(probability);
+                         same = same && candidate == site.result->candidates[c] &&
+                                probability == site.result->probabilities[c];
+                       }
+                       SIEVE_ENSURE(in.ok(), StatusCode::kDataLoss, "state section 'pattern_search' is truncated");
+                       SIEVE_ENSURE(same, StatusCode::kInvalidArgument,
+                                    "the pattern distribution of site '"
+                                        << site.site_name << "' differs from the stored one ('" << name << "', "
+                                        << candidates << " candidates): the site or the search "
+                                        << "settings changed, so training would not continue exactly");
+                     }
+                     SIEVE_ENSURE(in.remaining() == 0, StatusCode::kDataLoss,
+                                  "state section 'pattern_search' has " << in.remaining() << " bytes after its sites");
+                     return std::function<void()>([] {});
+                   }});
+  // The running importance and sensitivity of every channel-dropout site's input maps (SPEC 3): they pick the
+  // dropped maps, so a resume without them would not continue exactly.
+  parts.push_back({"channel_estimates", 1, [this] { return graph::EncodeEstimates(channel_drop_->Estimates()); },
+                   [this](const StateSection& section) -> StatusOr<std::function<void()>> {
+                     SIEVE_ASSIGN_OR_RETURN(std::vector<graph::ChannelEstimates> estimates,
+                                            graph::DecodeEstimates(section.bytes));
+                     SIEVE_RETURN_IF_ERROR(channel_drop_->CheckEstimates(estimates));
+                     return std::function<void()>([this, estimates = std::move(estimates)] {
+                       SIEVE_CHECK(channel_drop_->RestoreEstimates(estimates).ok(), "checked estimates failed to restore");
+                     });
+                   }});
+  return parts;
+}
+
+StatusOr<std::vector<StateSection>> Trainer::ExportState() {
+  std::vector<StateSection> sections;
+  for (const StatePart& part : StateParts()) sections.push_back({part.name, part.version, part.save()});
+  return sections;
+}
+
+Status Trainer::ImportState(const std::vector<StateSection>& sections) {
+  const std::vector<StatePart> parts = StateParts();
+  std::string known;
+  for (const StatePart& part : parts) known += (known.empty() ? "" : ", ") + part.name;
+  std::map<std::string, const StateSection*> by_name;
+  for (const StateSection& section : sections) {
+    SIEVE_ENSURE(std::any_of(parts.begin(), parts.end(), [&](const StatePart& p) { return p.name == section.name; }),
+                 StatusCode::kUnimplemented,
+                 "state section '" << section.name << "' is unknown to this build (it reads " << known << ")");
+    SIEVE_ENSURE(by_name.emplace(section.name, &section).second, StatusCode::kDataLoss,
+                 "state section '" << section.name << "' appears twice");
+  }
+  std::vector<std::function<void()>> apply;
+  for (const StatePart& part : parts) {
+    const auto it = by_name.find(part.name);
+    SIEVE_ENSURE(it != by_name.end(), StatusCode::kInvalidArgument, "the state has no section '" << part.name << "'");
+    SIEVE_ENSURE(it->second->version <= part.version, StatusCode::kUnimplemented,
+                 "state section '" << part.name << "' has version " << it->second->version
+                                   << "; this build reads versions up to " << part.version);
+    SIEVE_ASSIGN_OR_RETURN(std::function<void()> change, part.check(*it->second));
+    apply.push_back(std::move(change));
+  }
+  for (const std::function<void()>& change : apply) change();
   Synchronize(arena_.device());
   return Status::Ok();
 }

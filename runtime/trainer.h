@@ -19,8 +19,12 @@
 // copied into the input buffer whose per-sample shape they fill ([B, 784] becomes [B, 1, 28, 28] for
 // a CNN or [B, 28, 28] for a row-sequence LSTM).
 //
-// Not here: solver files and the CLI (issue 6), full checkpoints with solver state and loader
-// position (this file saves and loads weights only), and the dropout passes themselves.
+// Full checkpoints (runtime/checkpoint.h) store the ParamArena and what ExportState returns: named,
+// versioned sections of the rest of the training state (the iteration, seeds, epochs finished, the
+// carried recurrent state, the pattern-search tables).
+//
+// Not here: solver files and the CLI (issue 6), the snapshot file format (runtime/checkpoint.h), and
+// the dropout passes themselves.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +40,9 @@
 #include "graph/layers.h"
 #include "graph/lower.h"
 #include "graph/pass.h"
+#include "graph/pattern_pass.h"
 #include "graph/pattern_search.h"
+#include "graph/sensitivity_pass.h"
 #include "runtime/data/batch_source.h"
 #include "runtime/data/dataset.h"
 #include "runtime/executor.h"
@@ -98,6 +104,13 @@ struct EpochReport {
   double seconds = 0.0;        ///< training time of the epoch (evaluation excluded)
 };
 
+/// One named, versioned part of the training state beyond the ParamArena (Trainer::ExportState).
+struct StateSection {
+  std::string name;
+  uint32_t version = 1;
+  std::string bytes;  ///< the encoding of `version` (framework/file_io.h byte order)
+};
+
 struct FitOptions {
   int64_t epochs = 1;
   /// Evaluated after every epoch when set.
@@ -120,7 +133,8 @@ class Trainer {
   /// (float32, or int32 token ids) whose per-example size is the input's, and int32 labels [B, ...],
   /// B = batch_size.
   StatusOr<StepResult> Step(const Tensor& features, const Tensor& labels);
-  /// Trains for options.epochs epochs of batches from `train`, evaluating on options.eval after each.
+  /// Trains for options.epochs epochs of batches from `train`, evaluating on options.eval after each. A source
+  /// that stands mid-epoch (a restored snapshot) first finishes that epoch, which counts as the first.
   StatusOr<std::vector<EpochReport>> Fit(BatchSource& train, const FitOptions& options);
   /// The same over a Dataset: shuffled with the seed, the last partial batch of an epoch dropped.
   StatusOr<std::vector<EpochReport>> Fit(const Dataset& train, const FitOptions& options);
@@ -130,6 +144,8 @@ class Trainer {
   /// Dense evaluation over every example of `data`, in order.
   StatusOr<EvalResult> Evaluate(const Dataset& data);
 
+  /// The first bytes of a file SaveWeights writes.
+  static constexpr char kWeightsMagic[8] = {'S', 'I', 'E', 'V', 'E', 'W', 'T', '1'};
   /// Writes every parameter (name, shape, values) to `path` through a temporary file renamed into
   /// place, so an interrupted save never replaces a good file; deferred updates are caught up first.
   /// Errors name the path.
@@ -142,7 +158,30 @@ class Trainer {
   /// of the eager update. Evaluate and SaveWeights do it themselves.
   Status SyncWeights();
 
+  /// What follows the last batch of a training epoch: shuffles the units of the row sites whose schedule
+  /// falls on this epoch (runtime/unit_shuffle.h) and counts the epoch. Fit calls it; a loop that drives Step
+  /// itself calls it after the batch whose position is the last of its epoch.
+  Status FinishEpoch();
+  /// Epochs finished (FinishEpoch calls) since the start of the run, restored snapshots included.
+  int64_t epochs_finished() const { return epochs_finished_; }
+
+  /// The training state beyond params() as named sections, every one present for every network: "progress"
+  /// (the iteration, the seed of every random stream, epochs finished), "carried_state" (the recurrent state
+  /// carried into the next batch; empty without carry_state), "pattern_search" (each row and tile site's pattern
+  /// distribution). With params() (after SyncWeights) it is all a run needs to continue exactly.
+  StatusOr<std::vector<StateSection>> ExportState();
+  /// Restores sections written by ExportState of a trainer built from the same network and options (the seed
+  /// is taken from the sections). Every section this trainer exports must be there, no other, in a version it
+  /// reads, and fit the network (the carried states' names and shapes, equal pattern distributions); all are
+  /// checked before any is applied, so nothing changes on error. Deferred blocks are then current: restore
+  /// params() with it.
+  Status ImportState(const std::vector<StateSection>& sections);
+
   int64_t iteration() const { return iteration_; }
+  /// The feature-map choice of the channel dropout sites (SPEC 3) with its running importance and
+  /// sensitivity estimates per input map (Estimates, RestoreEstimates; EncodeEstimates for bytes).
+  graph::SensitivityDropPass& channel_dropout() { return *channel_drop_; }
+  const graph::SensitivityDropPass& channel_dropout() const { return *channel_drop_; }
   /// The weights, gradients and optimizer state. Rows and tiles whose updates are deferred are
   /// behind until SyncWeights.
   ParamArena& params() { return arena_; }
@@ -165,6 +204,9 @@ class Trainer {
   Status BindAll(const graph::LoweredNet& net, Executor& exec, Feeds& feeds, bool training);
   Status LoadBatch(Feeds& feeds, const Tensor& features, const Tensor& labels, int32_t pad_label) const;
   Status CarryState();
+  // The sections of ExportState: how each is written and checked (trainer.cc).
+  struct StatePart;
+  std::vector<StatePart> StateParts();
 
   TrainerOptions options_;
   Solver solver_;
@@ -177,8 +219,11 @@ class Trainer {
   Feeds train_feeds_;
   Feeds eval_feeds_;
   graph::PassManager pipeline_;
+  const graph::PatternSamplingPass* sampling_ = nullptr;  // in pipeline_
+  graph::SensitivityDropPass* channel_drop_ = nullptr;     // in pipeline_
   std::optional<DeferredUpdates> deferred_;  // set when updates are deferred
   int64_t iteration_ = 0;
+  int64_t epochs_finished_ = 0;
 };
 
 }  // namespace sieve::runtime

@@ -6,9 +6,21 @@
 //               -> "<layer>.swap.out" [B, Cout, HoWo], read as NCHW through "<layer>.nchw"
 //   ChannelBiasAdd    -> "<layer>.out" [B, Cout, Ho, Wo]
 //
-// Without a bias the NCHW view is "<layer>.out". The weight is declared with the GEMM's shape
-// [Cout, Cin*k*k] (row o is filter o in (c, ki, kj) order, as Caffe stores it), so its fan-in for
-// xavier/msra is Caffe's; its fan-out is Cout rather than Caffe's Cout*k*k.
+// Without a bias the NCHW view is "<layer>.out".
+//
+// When the input blob is dropped by a channel site (a sensitivity or random-channel Dropout layer,
+// SPEC 3) the Im2Col takes a channels use of the site and "<layer>.col" is packed along its rows
+// in groups of k*k (the kept maps' rows only); the MatMul takes a K use (group k*k, W Full: its
+// kept columns are gathered, col Packed) that scales by Cin / kept. Autodiff maps the use onto the
+// grad-weight GEMM (dW Full: dropped columns get zero) and the grad-input GEMM (dcol Packed), and
+// Col2Im writes the kept maps only, so dropped maps get zero gradient.
+//
+// The weight is declared with the GEMM's shape [Cout, Cin*k*k] (row o is filter o in (c, ki, kj)
+// order, as Caffe stores it), so its fan-in for xavier/msra is Caffe's; its fan-out is Cout rather
+// than Caffe's Cout*k*k.
+#include <utility>
+#include <vector>
+
 #include "graph/lower/lower_context.h"
 #include "ops/kernels/im2col.h"
 
@@ -35,12 +47,24 @@ Status LowerConv2d(const Layer& layer, const Conv2dSpec& spec, LowerContext& ctx
   const int64_t filters = spec.filters;
   const int64_t patch = g.channels * g.kernel_area();
   const int64_t plane = g.out_plane();
+  std::vector<SiteUse> im2col_uses, matmul_uses;
   const ValueId col = ctx.AddValue(layer, "col", {patch, batch * plane}, ValueRole::kWorkspace);
-  ctx.Emit(layer, OpKind::kIm2Col, "im2col", {x}, {col}, ConvAttr{.geometry = g});
+  if (const DroppedBlob* mark = ctx.Dropped(layer, 0)) {
+    const DropoutSite& site = ctx.graph().site(mark->site);
+    // Lower admits only channel sites here (CheckDroppedReaders), made over this input's maps.
+    SIEVE_CHECK(site.kind == SiteKind::kChannel && site.width == g.channels,
+                DescribeLayer(layer) << ": reads " << DescribeSite(site) << " over " << g.channels << " maps");
+    im2col_uses.push_back(SiteUse{.site = mark->site, .target = SiteTarget::kChannels});
+    SiteUse k_use{.site = mark->site, .target = SiteTarget::kMatMulK, .group = g.kernel_area(), .scale = true};
+    k_use.b = ops::Layout::kPacked;
+    matmul_uses.push_back(k_use);
+    ctx.graph().PackValue(col, mark->site, 0, g.kernel_area());
+  }
+  ctx.Emit(layer, OpKind::kIm2Col, "im2col", {x}, {col}, ConvAttr{.geometry = g}, std::move(im2col_uses));
 
   const ValueId w = ctx.DeclareParam(layer, "w", {filters, patch}, spec.weight);
   const ValueId gemm = ctx.AddValue(layer, "matmul.out", {filters, batch * plane});
-  ctx.Emit(layer, OpKind::kMatMul, "matmul", {w, col}, {gemm}, ops::MatMulAttr{});
+  ctx.Emit(layer, OpKind::kMatMul, "matmul", {w, col}, {gemm}, ops::MatMulAttr{}, std::move(matmul_uses));
 
   const ValueId channel_major = ctx.Reshape(layer, gemm, {filters, batch, plane}, "cbp");
   const ValueId batch_major = ctx.AddValue(layer, "swap.out", {batch, filters, plane});

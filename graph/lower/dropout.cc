@@ -14,6 +14,12 @@
 //   kTile       a tile DropoutSite "<layer>.site" with the spec's tile shape and no node: the output
 //               blob is the input value, marked; each FullyConnected layer that reads it gives its
 //               MatMul a tile use over (N, K) of its weight (fully_connected.cc).
+//   kSensitivity, kRandomChannel
+//               a channel DropoutSite "<layer>.site" over the C input maps of an NCHW input and no
+//               node: the output blob is the input value, marked; the Conv2d that reads it (the
+//               first later reader, if any, must be one) builds im2col for the kept maps only and
+//               gives its GEMM a K use (graph/lower/conv2d.cc). The network input is never dropped: a site on
+//               a data input is an error. graph/sensitivity_pass.h chooses the maps.
 // Row and tile sites carry the spec's scaling and pattern-search settings (graph/pattern_pass.h
 // draws their patterns). Unit shuffling (runtime/unit_shuffle.h) is recorded for row sites whose
 // producer shrinks.
@@ -22,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "graph/lower/lower_context.h"
@@ -36,9 +43,20 @@ Status CheckSettings(const Layer& layer, const DropoutSpec& spec) {
   SIEVE_ENSURE(spec.rate >= 0.0 && spec.rate < 1.0, kInvalid,
                DescribeLayer(layer) << ": rate must be in [0, 1), got " << spec.rate);
   SIEVE_ENSURE(spec.kind == DropoutSpec::Kind::kBernoulli || spec.kind == DropoutSpec::Kind::kRow ||
-                   spec.kind == DropoutSpec::Kind::kTile,
+                   spec.kind == DropoutSpec::Kind::kTile || IsChannelDropout(spec.kind),
                kInvalid, DescribeLayer(layer) << ": unknown dropout kind " << static_cast<int>(spec.kind));
   if (spec.kind == DropoutSpec::Kind::kBernoulli) return Status::Ok();
+  if (IsChannelDropout(spec.kind)) {
+    SIEVE_ENSURE(spec.scaling < ScaleMode::kCount, kInvalid,
+                 DescribeLayer(layer) << ": unknown scale mode " << static_cast<int>(spec.scaling));
+    SIEVE_ENSURE(spec.temperature >= 0.0 && std::isfinite(spec.temperature), kInvalid,
+                 DescribeLayer(layer) << ": temperature must be finite and >= 0, got " << spec.temperature);
+    SIEVE_ENSURE(spec.warmup_iterations >= 0, kInvalid,
+                 DescribeLayer(layer) << ": warmup_iterations must be >= 0, got " << spec.warmup_iterations);
+    SIEVE_ENSURE(spec.ema_weight > 0.0 && spec.ema_weight <= 1.0, kInvalid,
+                 DescribeLayer(layer) << ": ema_weight must be in (0, 1], got " << spec.ema_weight);
+    return Status::Ok();
+  }
   const char* kind = DropoutKindName(spec.kind);
   SIEVE_ENSURE(spec.scaling < ScaleMode::kCount, kInvalid,
                DescribeLayer(layer) << ": unknown scale mode " << static_cast<int>(spec.scaling));
@@ -194,6 +212,37 @@ Status LowerTile(const Layer& layer, const DropoutSpec& spec, ValueId x, LowerCo
   return Status::Ok();
 }
 
+Status LowerChannel(const Layer& layer, const DropoutSpec& spec, ValueId x, LowerContext& ctx) {
+  const char* kind = DropoutKindName(spec.kind);
+  const Shape& shape = ctx.shape(x);
+  SIEVE_ENSURE(shape.size() == 4 && shape[1] >= 1, kInvalid,
+               ctx.DescribeInput(layer, 0) << "; " << kind << " dropout drops feature maps of NCHW [B, C, H, W]");
+  SIEVE_ENSURE(ctx.value(x).role != ValueRole::kInput, kInvalid,
+               ctx.DescribeInput(layer, 0) << "; it is the network's input, whose maps " << kind
+                                           << " dropout never drops (place it before a later Conv2d)");
+  const int64_t channels = shape[1];
+  const int64_t dropped = ChannelsDropped(spec.rate, channels);
+  SIEVE_ENSURE(dropped < channels, kInvalid,
+               DescribeLayer(layer) << ": rate " << spec.rate << " would drop ceil(" << spec.rate << " * " << channels
+                                    << ") = " << dropped << " of the " << channels << " maps of input '"
+                                    << layer.inputs[0] << "'; at least one must stay");
+  // A network that ends here (a prefix being checked) has no reader yet; the trainer's pass then
+  // finds no convolution using the site (graph/sensitivity_pass.h).
+  const Layer* reader = ctx.LaterReader({layer.outputs[0]});
+  SIEVE_ENSURE(reader == nullptr || std::holds_alternative<Conv2dSpec>(reader->spec), kInvalid,
+               DescribeLayer(layer) << ": " << kind << " dropout drops input maps of a convolution, so output '"
+                                    << layer.outputs[0] << "' must be read by a Conv2d; it is read by "
+                                    << DescribeLayer(*reader));
+  const SiteId site = ctx.graph().AddSite(DropoutSite{.name = LowerContext::Name(layer, "site"),
+                                                      .kind = SiteKind::kChannel,
+                                                      .width = channels,
+                                                      .rate = spec.rate,
+                                                      .scaling = spec.scaling});
+  ctx.SetOutput(layer, 0, x);
+  ctx.MarkDropped(layer, 0, DroppedBlob{.site = site, .layer = layer.name, .packed = false});
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status LowerDropout(const Layer& layer, const DropoutSpec& spec, LowerContext& ctx) {
@@ -210,6 +259,9 @@ Status LowerDropout(const Layer& layer, const DropoutSpec& spec, LowerContext& c
       return LowerRow(layer, spec, x, ctx);
     case DropoutSpec::Kind::kTile:
       return LowerTile(layer, spec, x, ctx);
+    case DropoutSpec::Kind::kSensitivity:
+    case DropoutSpec::Kind::kRandomChannel:
+      return LowerChannel(layer, spec, x, ctx);
     default:
       return LowerBernoulli(layer, spec, x, ctx);
   }

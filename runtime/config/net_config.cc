@@ -253,34 +253,39 @@ StatusOr<graph::LayerSpec> BuildDropout(const LayerReader& r) {
   if (p.has_dropout_ratio()) spec.rate = p.dropout_ratio();
   if (!(spec.rate >= 0.0 && spec.rate < 1.0)) return r.OutOfRange("dropout_param.dropout_ratio", spec.rate, "[0, 1)");
   if (p.has_kind()) {
-    spec.kind = p.kind() == proto::DropoutParameter::ROW    ? Kind::kRow
-                : p.kind() == proto::DropoutParameter::TILE ? Kind::kTile
-                                                            : Kind::kBernoulli;
+    spec.kind = p.kind() == proto::DropoutParameter::ROW              ? Kind::kRow
+                : p.kind() == proto::DropoutParameter::TILE           ? Kind::kTile
+                : p.kind() == proto::DropoutParameter::SENSITIVITY    ? Kind::kSensitivity
+                : p.kind() == proto::DropoutParameter::RANDOM_CHANNEL ? Kind::kRandomChannel
+                                                                      : Kind::kBernoulli;
   }
-  // Each pattern setting and the kinds that read it.
+  // Each setting and the kinds that read it.
   struct Setting {
     const char* field;
     bool given;
-    bool row, tile;
+    bool row, tile, sensitivity, random_channel;
+    const char* readers;
   };
   const Setting settings[] = {
-      {"scaling", p.has_scaling(), true, true},
-      {"family", p.has_family(), true, true},
-      {"max_period", p.has_max_period(), true, true},
-      {"generalized", p.has_generalized(), true, false},
-      {"tile_rows", p.has_tile_rows(), false, true},
-      {"tile_cols", p.has_tile_cols(), false, true},
-      {"shuffle_every_epochs", p.has_shuffle_every_epochs(), true, false},
+      {"scaling", p.has_scaling(), true, true, false, false, "ROW and TILE"},
+      {"family", p.has_family(), true, true, false, false, "ROW and TILE"},
+      {"max_period", p.has_max_period(), true, true, false, false, "ROW and TILE"},
+      {"generalized", p.has_generalized(), true, false, false, false, "ROW"},
+      {"tile_rows", p.has_tile_rows(), false, true, false, false, "TILE"},
+      {"tile_cols", p.has_tile_cols(), false, true, false, false, "TILE"},
+      {"shuffle_every_epochs", p.has_shuffle_every_epochs(), true, false, false, false, "ROW"},
+      {"temperature", p.has_temperature(), false, false, true, false, "SENSITIVITY"},
+      {"warmup_iterations", p.has_warmup_iterations(), false, false, true, true, "SENSITIVITY and RANDOM_CHANNEL"},
+      {"ema_weight", p.has_ema_weight(), false, false, true, false, "SENSITIVITY"},
   };
   for (const Setting& setting : settings) {
-    const bool read = (spec.kind == Kind::kRow && setting.row) || (spec.kind == Kind::kTile && setting.tile);
+    const bool read = (spec.kind == Kind::kRow && setting.row) || (spec.kind == Kind::kTile && setting.tile) ||
+                      (spec.kind == Kind::kSensitivity && setting.sensitivity) ||
+                      (spec.kind == Kind::kRandomChannel && setting.random_channel);
     if (setting.given && !read) {
       const std::string field = std::string("dropout_param.") + setting.field;
-      return r.Error(field, field + " is read by kind " +
-                                (setting.row && setting.tile ? "ROW and TILE"
-                                 : setting.row               ? "ROW"
-                                                             : "TILE") +
-                                " only, and this layer's kind is " + proto::DropoutParameter::Kind_Name(p.kind()));
+      return r.Error(field, field + " is read by kind " + setting.readers + " only, and this layer's kind is " +
+                                proto::DropoutParameter::Kind_Name(p.kind()));
     }
   }
   if (p.has_scaling())
@@ -298,6 +303,14 @@ StatusOr<graph::LayerSpec> BuildDropout(const LayerReader& r) {
   SIEVE_RETURN_IF_ERROR(AtLeast(r, "dropout_param.tile_rows", spec.tile_rows, 1));
   SIEVE_RETURN_IF_ERROR(AtLeast(r, "dropout_param.tile_cols", spec.tile_cols, 1));
   SIEVE_RETURN_IF_ERROR(AtLeast(r, "dropout_param.shuffle_every_epochs", spec.shuffle_every_epochs, 0));
+  if (p.has_temperature()) spec.temperature = p.temperature();
+  if (p.has_warmup_iterations()) spec.warmup_iterations = p.warmup_iterations();
+  if (p.has_ema_weight()) spec.ema_weight = p.ema_weight();
+  if (!(spec.temperature >= 0.0 && std::isfinite(spec.temperature)))
+    return r.OutOfRange("dropout_param.temperature", spec.temperature, "[0, inf)");
+  SIEVE_RETURN_IF_ERROR(AtLeast(r, "dropout_param.warmup_iterations", spec.warmup_iterations, 0));
+  if (!(spec.ema_weight > 0.0 && spec.ema_weight <= 1.0))
+    return r.OutOfRange("dropout_param.ema_weight", spec.ema_weight, "(0, 1]");
   return graph::LayerSpec(spec);
 }
 

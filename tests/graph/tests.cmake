@@ -9,6 +9,7 @@ list(APPEND SIEVE_TEST_SOURCES
   graph/pass_test.cc
   graph/pattern_pass_test.cc
   graph/pattern_search_test.cc
+  graph/sensitivity_pass_test.cc
   graph/test_graphs.cc
   graph/verify_recurrent_test.cc
   graph/verify_test.cc

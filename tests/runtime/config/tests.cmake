@@ -2,6 +2,7 @@
 # net or solver file names the file, line, column and field; truncated files fail cleanly. The net
 # tests read models/ from the source tree.
 list(APPEND SIEVE_TEST_SOURCES
+  runtime/config/net_config_sensitivity_test.cc
   runtime/config/net_config_test.cc
   runtime/config/solver_config_test.cc
 )

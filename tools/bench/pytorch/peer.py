@@ -26,8 +26,8 @@ Requests:
   {"cmd": "quit"}
       replies {"ok": true} and exits 0.
 
-Models are builders in MODELS (kind -> function(spec, batch, generator) -> Workload); later verbs
-(lstm, cnn) add theirs there.
+Models are builders in MODELS (kind -> function(spec, batch, generator) -> Workload): "mlp" and "cnn"
+(a chain of conv / relu / maxpool / flatten / fc layers, see build_cnn); later verbs add theirs there.
 """
 
 import collections
@@ -81,7 +81,47 @@ def build_mlp(spec, batch, generator):
     return Workload(model, inputs, labels, nn.CrossEntropyLoss(), flops)
 
 
-MODELS = {"mlp": build_mlp}
+def build_cnn(spec, batch, generator):
+    """A chain CNN over NCHW images: spec["input"] = [C, H, W] and spec["layers"] a list of
+    {"type": "conv", "filters", "kernel", "stride", "pad"}, {"type": "relu"},
+    {"type": "maxpool", "kernel", "stride"}, {"type": "flatten"}, {"type": "fc", "units"}; softmax
+    cross-entropy on the last layer's classes. flops: 2*B*Cout*Cin*k*k*Ho*Wo per conv + 2*B*K*N per fc."""
+    shape = [int(d) for d in spec["input"]]
+    if len(shape) != 3 or any(d < 1 for d in shape):
+        raise ValueError("cnn input must be [C, H, W], got %r" % (spec["input"],))
+    layers, flops, classes = [], 0, None
+    for layer in spec["layers"]:
+        kind = layer["type"]
+        if kind == "conv":
+            c, h, w = shape
+            f, k, st, pad = (int(layer[key]) for key in ("filters", "kernel", "stride", "pad"))
+            layers.append(nn.Conv2d(c, f, k, stride=st, padding=pad))
+            shape = [f, (h + 2 * pad - k) // st + 1, (w + 2 * pad - k) // st + 1]
+            flops += 2 * batch * f * c * k * k * shape[1] * shape[2]
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        elif kind == "maxpool":
+            k, st = int(layer["kernel"]), int(layer["stride"])
+            layers.append(nn.MaxPool2d(k, st))
+            shape = [shape[0], (shape[1] - k) // st + 1, (shape[2] - k) // st + 1]
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+            shape = [shape[0] * shape[1] * shape[2]]
+        elif kind == "fc":
+            units = int(layer["units"])
+            layers.append(nn.Linear(shape[0], units))
+            flops += 2 * batch * shape[0] * units
+            shape, classes = [units], units
+        else:
+            raise ValueError("unknown cnn layer type %r (known: conv, relu, maxpool, flatten, fc)" % (kind,))
+    if classes is None or len(shape) != 1:
+        raise ValueError("a cnn must end with an fc layer")
+    inputs = torch.randn(batch, *[int(d) for d in spec["input"]], generator=generator)
+    labels = torch.randint(0, classes, (batch,), generator=generator)
+    return Workload(nn.Sequential(*layers), inputs, labels, nn.CrossEntropyLoss(), flops)
+
+
+MODELS = {"mlp": build_mlp, "cnn": build_cnn}
 
 
 def make_optimizer(spec, params):
