@@ -1,6 +1,7 @@
 // The executor (executor.h): placement of values in the arena and bound buffers, and the node loop.
 #include "runtime/executor.h"
 
+#include <chrono>
 #include <sstream>
 #include <utility>
 
@@ -101,9 +102,14 @@ Status Executor::RunNodes(const RunOptions& options, const graph::Phase* only) {
   for (const graph::Value& v : graph_.values()) placed_[graph::Index(v.id)] = Place(v.id);
 
   flops_ = {};
+  if (options.profile) {
+    options.profile->ms.assign(graph_.nodes().size(), 0.0);
+    options.profile->flops.assign(graph_.nodes().size(), FlopCount{});
+  }
   std::vector<Tensor> inputs, outputs;
   for (const graph::Node& node : graph_.nodes()) {
     if (only && node.phase != *only) continue;
+    const auto start = std::chrono::steady_clock::now();
     inputs.clear();
     outputs.clear();
     for (ValueId id : node.inputs) inputs.push_back(placed_[graph::Index(id)]);
@@ -117,6 +123,13 @@ Status Executor::RunNodes(const RunOptions& options, const graph::Phase* only) {
                                                                              std::get<ops::MatMulAttr>(node.attr)));
       flops_.executed += ops::ExecutedFlops(args);
       flops_.dense += ops::DenseFlops(args);
+      if (options.profile)
+        options.profile->flops[graph::Index(node.id)] = {ops::ExecutedFlops(args), ops::DenseFlops(args)};
+    }
+    if (options.profile) {
+      backend_->Synchronize();
+      options.profile->ms[graph::Index(node.id)] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     }
   }
   backend_->Synchronize();

@@ -30,17 +30,27 @@
 
 namespace sieve::runtime {
 
-/// What a run needs besides the graph.
-struct RunOptions {
-  int64_t iteration = 0;  ///< the training iteration (Bernoulli dropout draws its mask from it)
-  uint64_t seed = 0;      ///< the run's seed
-};
-
 /// The floating-point operations of the MatMuls of one run, 2 per multiply-add (ops::ExecutedFlops
 /// and ops::DenseFlops summed over every MatMul node that ran).
 struct FlopCount {
   int64_t executed = 0;  ///< what the MatMuls computed under the run's dropout patterns
   int64_t dense = 0;     ///< what the same MatMuls cost without any selection
+};
+
+/// Per-node measurements of one run, indexed by node index (`sieve time`); nodes that did not run
+/// keep zeros.
+struct NodeProfile {
+  std::vector<double> ms;        ///< host wall time of each node, the device synchronised after it
+  std::vector<FlopCount> flops;  ///< each MatMul node's FLOPs (zero for other kinds)
+};
+
+/// What a run needs besides the graph.
+struct RunOptions {
+  int64_t iteration = 0;  ///< the training iteration (Bernoulli dropout draws its mask from it)
+  uint64_t seed = 0;      ///< the run's seed
+  /// When set, filled with each node's time and FLOPs; the device is synchronised after every node,
+  /// so a profiled run is slower than a plain one.
+  NodeProfile* profile = nullptr;
 };
 
 class Executor {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's entry point: set up, build, and run one job.
-#   tools/dev.sh train   set up, build, and train the default model (extra arguments go to it, e.g. --epochs 5)
+#   tools/dev.sh train   set up, build, and train the default model with `sieve train --solver
+#                        models/fashion_mlp/solver.prototxt` (extra arguments go to it, e.g. --gpu 0)
 #   tools/dev.sh test    set up, build, and run the whole test suite through ctest
 #   tools/dev.sh build   set up and build only
 # Environment: SIEVE_BUILD_DIR (default build), SIEVE_CMAKE_ARGS (extra configure flags).
@@ -21,7 +22,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${SIEVE_CMAKE_ARGS:-}
 cmake --build "$build" -j "$jobs"
 
 case "$job" in
-  train) "$build/tools/examples/train_fashion_mlp" "${@:2}" ;;
+  train) "$build/tools/sieve/sieve" train --solver models/fashion_mlp/solver.prototxt "${@:2}" ;;
   test) ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600 ;;
   build) ;;
 esac

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything Sieve needs to build and test, from Debian packages only.
+# Installs everything Sieve needs to build and test: Debian packages, then the interop tests' Python venv.
 # Idempotent: when every package is already present it changes nothing and returns at once.
 # The CUDA toolkit (nvcc, cuBLAS) is not a Debian package here; it is used when /usr/local/cuda exists.
 set -euo pipefail
@@ -9,6 +9,7 @@ packages=(
   libopenblas-openmp-dev  # BLAS GEMM for the CPU backend (OpenMP threading, shared with our kernels)
   libeigen3-dev        # vectorised elementwise kernels
   libprotobuf-dev protobuf-compiler  # model and solver definitions
+  libonnx-dev          # the ONNX schema (onnx/onnx.proto) for `sieve export`
   libspdlog-dev        # logging
   catch2               # unit tests (Catch2 v2)
   zlib1g-dev           # gzip-compressed IDX datasets
@@ -32,3 +33,5 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+bash "$(dirname "${BASH_SOURCE[0]}")/setup_python.sh"  # the Python packages of the interop tests
