@@ -75,6 +75,16 @@ class Objective {
     return codrop;
   }
 
+  // E_P[(r - p)^2]: the mean squared distance of the drawn pattern's rate from p.
+  double Spread(std::span<const double> probs) const {
+    double spread = 0.0;
+    for (size_t c = 0; c < candidates_.size(); ++c) {
+      const double offset = candidates_[c].rate() - problem_.rate;
+      spread += probs[c] * offset * offset;
+    }
+    return spread;
+  }
+
   // H(P) in nats; log_probs[c] is log P_c (only read where P_c > 0).
   static double Entropy(std::span<const double> probs, std::span<const double> log_probs) {
     double entropy = 0.0;
@@ -91,8 +101,8 @@ class Objective {
     const std::vector<double> codrop = CoDrop(probs);
     double codrop_term = 0.0;
     for (size_t d = 0; d < codrop.size(); ++d) codrop_term += weights_[d] * (codrop[d] - p2) * (codrop[d] - p2);
-    const double loss = options_.rate_weight * rate_gap * rate_gap + options_.codrop_weight * codrop_term -
-                        options_.entropy_weight * Entropy(probs, log_probs);
+    const double loss = options_.rate_weight * rate_gap * rate_gap + options_.codrop_weight * codrop_term +
+                        options_.spread_weight * Spread(probs) - options_.entropy_weight * Entropy(probs, log_probs);
     if (dloss_dprobs == nullptr) return loss;
 
     // Per period: G(residue) = sum over d = residue (mod T) of pi_d (C_P(d) - p^2).
@@ -110,8 +120,10 @@ class Objective {
       double codrop_grad = 0.0;
       for (size_t residue = 0; residue < codrop_tables_[c].size(); ++residue)
         codrop_grad += codrop_tables_[c][residue] * folded[period_index_[c]][residue];
+      const double offset = candidates_[c].rate() - p;
       (*dloss_dprobs)[c] = 2.0 * options_.rate_weight * rate_gap * candidates_[c].rate() +
-                           2.0 * options_.codrop_weight * codrop_grad + options_.entropy_weight * (log_probs[c] + 1.0);
+                           2.0 * options_.codrop_weight * codrop_grad + options_.spread_weight * offset * offset +
+                           options_.entropy_weight * (log_probs[c] + 1.0);
     }
     return loss;
   }
@@ -174,7 +186,7 @@ Status CheckProblem(const SearchProblem& problem, const SearchOptions& options) 
                "pattern search for a " << Describe(problem) << ": generalized (k, T) patterns are row patterns");
   SIEVE_ENSURE(options.steps >= 0 && options.learning_rate > 0.0 && options.beta1 >= 0.0 && options.beta1 < 1.0 &&
                    options.beta2 >= 0.0 && options.beta2 < 1.0 && options.epsilon > 0.0 && options.rate_weight >= 0.0 &&
-                   options.codrop_weight >= 0.0 && options.entropy_weight >= 0.0,
+                   options.codrop_weight >= 0.0 && options.spread_weight >= 0.0 && options.entropy_weight >= 0.0,
                StatusCode::kInvalidArgument,
                "pattern search for a " << Describe(problem)
                                        << ": the options need steps >= 0, learning rate > 0, betas in [0, 1), "
@@ -249,6 +261,7 @@ SearchResult Measure(const Objective& objective, const SearchProblem& problem, c
     }
   }
   result.codrop_error = std::sqrt(squared);
+  result.rate_spread = std::sqrt(objective.Spread(probs));
   result.entropy = Objective::Entropy(probs, log_probs);
   result.loss = objective.Loss(probs, log_probs, nullptr);
   result.initial_loss = objective.LossOfLogits(std::vector<double>(probs.size(), 0.0), nullptr);
@@ -287,13 +300,13 @@ StatusOr<SearchResult> Search(const SearchProblem& problem, const SearchOptions&
 }
 
 // The cache key: every field of the problem and the options.
-using CacheKey = std::tuple<int, int64_t, double, int, int64_t, bool, double, double, double, int64_t, int64_t, double,
-                            double, double, double>;
+using CacheKey = std::tuple<int, int64_t, double, int, int64_t, bool, double, double, double, double, int64_t, int64_t,
+                            double, double, double, double>;
 
 CacheKey KeyOf(const SearchProblem& p, const SearchOptions& o) {
   return std::make_tuple(static_cast<int>(p.kind), p.width, p.rate, static_cast<int>(p.spec.family), p.spec.max_period,
-                         p.spec.generalized, o.rate_weight, o.codrop_weight, o.entropy_weight, o.max_distance, o.steps,
-                         o.learning_rate, o.beta1, o.beta2, o.epsilon);
+                         p.spec.generalized, o.rate_weight, o.codrop_weight, o.spread_weight, o.entropy_weight,
+                         o.max_distance, o.steps, o.learning_rate, o.beta1, o.beta2, o.epsilon);
 }
 
 struct SearchCache {
@@ -411,9 +424,9 @@ std::string FormatSearchTable(const SearchResult& result) {
      << (problem.spec.generalized ? "generalized (k, T), T <= " : "dp <= ") << result.candidates.back().period << " ("
      << result.candidates.size() << " candidates)\n";
   if (problem.spec.family == PatternFamily::kSearched)
-    os << "loss: w_r " << options.rate_weight << ", w_c " << options.codrop_weight << ", w_h " << options.entropy_weight
-       << "; Adam " << options.steps << " steps, lr " << options.learning_rate << "; loss "
-       << Scientific(result.initial_loss) << " (uniform) -> " << Scientific(result.loss) << "\n";
+    os << "loss: w_r " << options.rate_weight << ", w_c " << options.codrop_weight << ", w_s " << options.spread_weight
+       << ", w_h " << options.entropy_weight << "; Adam " << options.steps << " steps, lr " << options.learning_rate
+       << "; loss " << Scientific(result.initial_loss) << " (uniform) -> " << Scientific(result.loss) << "\n";
   os << "distances d = 1.." << result.codrop.size() << ", weights pi_d ~ (" << problem.width << " - d)\n";
   os << "  pattern      rate     probability\n";
   double rest = 0.0;
@@ -431,9 +444,10 @@ std::string FormatSearchTable(const SearchResult& result) {
   }
   if (rest_count > 0) os << "  (" << rest_count << " more below 0.001, together " << Fixed(rest, 4) << ")\n";
   os << "achieved rate " << Fixed(result.achieved_rate, 6) << " (error " << Scientific(result.rate_error)
-     << "); co-drop error " << Fixed(result.codrop_error, 4) << " RMS, " << Fixed(result.max_codrop_error, 4)
-     << " max (d = " << result.worst_distance << "); entropy " << Fixed(result.entropy, 3) << " nats (max "
-     << Fixed(std::log(static_cast<double>(result.candidates.size())), 3) << ")\n";
+     << "), per-batch rate std " << Fixed(result.rate_spread, 4) << "; co-drop error " << Fixed(result.codrop_error, 4)
+     << " RMS, " << Fixed(result.max_codrop_error, 4) << " max (d = " << result.worst_distance << "); entropy "
+     << Fixed(result.entropy, 3) << " nats (max " << Fixed(std::log(static_cast<double>(result.candidates.size())), 3)
+     << ")\n";
   if (!result.codrop.empty()) {
     os << "C_P(d) vs p^2 = " << Fixed(p * p, 4) << ":";
     const size_t shown = std::min<size_t>(result.codrop.size(), 8);

@@ -3,7 +3,13 @@
 // that a pattern drawn from P, at a uniform offset, drops every unit with probability p and drops
 // two units together about as often as independent dropout would (p^2). It minimises
 //
-//   L(theta) = w_r (E_P[r] - p)^2 + w_c sum_d pi_d (C_P(d) - p^2)^2 - w_h H(P),   P = softmax(theta)
+//   L(theta) = w_r (E_P[r] - p)^2 + w_c sum_d pi_d (C_P(d) - p^2)^2 + w_s sum_j P_j (r_j - p)^2 - w_h H(P),
+//   P = softmax(theta)
+//
+// The spread term w_s E_P[(r - p)^2] keeps the rate of each drawn pattern near p: one pattern is
+// drawn per batch, so without it a distribution can meet the mean rate by mixing batches that drop
+// nothing with batches dropped hard (and scaled up a lot), which trains worse than Bernoulli dropout,
+// whose per-batch rate barely varies (docs/accuracy/ard_mlp.md).
 //
 // with Adam from theta = 0 for a fixed number of steps (so it is deterministic), then enforces the
 // rate constraint exactly by the smallest change of P that meets it (an exponential tilt along the
@@ -69,8 +75,10 @@ struct SearchProblem {
 
 /// The loss weights and the optimiser (docs/pattern_search.md says why these defaults).
 struct SearchOptions {
-  double rate_weight = 1.0;      ///< w_r
-  double codrop_weight = 1.0;    ///< w_c
+  double rate_weight = 1.0;    ///< w_r
+  double codrop_weight = 1.0;  ///< w_c
+  /// w_s, on E_P[(r - p)^2], the spread of the per-batch drop rate around p.
+  double spread_weight = 5.0;
   double entropy_weight = 1e-3;  ///< w_h
   /// Distances d = 1..Dmax enter the co-drop term, Dmax = width - 1 capped at this when positive.
   /// Their weights pi_d are proportional to width - d, the number of unit pairs d apart.
@@ -97,6 +105,9 @@ struct SearchResult {
   double rate_error = 0.0;               ///< |E_P[r] - p|
   /// sqrt(sum_d pi_d (C_P(d) - p^2)^2): the weighted RMS distance from independent dropout.
   double codrop_error = 0.0;
+  /// sqrt(E_P[(r - p)^2]): the RMS of the drawn pattern's (per-batch) rate around p; the std of the
+  /// per-batch rate whenever the rate constraint holds (Bernoulli dropout: about sqrt(p(1-p)/width)).
+  double rate_spread = 0.0;
   double max_codrop_error = 0.0;  ///< max_d |C_P(d) - p^2|
   int64_t worst_distance = 0;     ///< the d of max_codrop_error (0 when there is no distance)
   double entropy = 0.0;           ///< H(P) in nats
@@ -126,8 +137,8 @@ struct SearchCacheStats {
 SearchCacheStats GetSearchCacheStats();
 
 /// The table `sieve search` prints: the problem, the settings, the candidates with probability
-/// >= 0.001 (the rest summed in one line), the achieved rate, the co-drop error, the entropy and
-/// C_P(d) for the first distances.
+/// >= 0.001 (the rest summed in one line), the achieved rate and its per-batch spread, the co-drop
+/// error, the entropy and C_P(d) for the first distances.
 std::string FormatSearchTable(const SearchResult& result);
 
 /// "searched" / "fixed".

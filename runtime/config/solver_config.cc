@@ -208,6 +208,7 @@ Status ReadPatternSearch(const SolverReader& r, const proto::SolverParameter& p,
   const proto::PatternSearchParameter& s = p.pattern_search();
   if (s.has_rate_weight()) search.rate_weight = s.rate_weight();
   if (s.has_codrop_weight()) search.codrop_weight = s.codrop_weight();
+  if (s.has_spread_weight()) search.spread_weight = s.spread_weight();
   if (s.has_entropy_weight()) search.entropy_weight = s.entropy_weight();
   if (s.has_max_distance()) search.max_distance = s.max_distance();
   if (s.has_steps()) search.steps = s.steps();
@@ -217,6 +218,7 @@ Status ReadPatternSearch(const SolverReader& r, const proto::SolverParameter& p,
   if (s.has_epsilon()) search.epsilon = s.epsilon();
   SIEVE_RETURN_IF_ERROR(FiniteAbove(r, "pattern_search.rate_weight", search.rate_weight, 0.0, true));
   SIEVE_RETURN_IF_ERROR(FiniteAbove(r, "pattern_search.codrop_weight", search.codrop_weight, 0.0, true));
+  SIEVE_RETURN_IF_ERROR(FiniteAbove(r, "pattern_search.spread_weight", search.spread_weight, 0.0, true));
   SIEVE_RETURN_IF_ERROR(FiniteAbove(r, "pattern_search.entropy_weight", search.entropy_weight, 0.0, true));
   SIEVE_RETURN_IF_ERROR(AtLeast(r, "pattern_search.max_distance", search.max_distance, 0));
   SIEVE_RETURN_IF_ERROR(AtLeast(r, "pattern_search.steps", search.steps, 0));

@@ -56,6 +56,7 @@ TEST_CASE("a minimal solver takes the defaults", "[proto][config]") {
   const graph::SearchOptions search;
   CHECK(file.pattern_search.steps == search.steps);
   CHECK(file.pattern_search.entropy_weight == search.entropy_weight);
+  CHECK(file.pattern_search.spread_weight == search.spread_weight);
 }
 
 TEST_CASE("every solver field reaches its setting", "[proto][config]") {
@@ -67,7 +68,7 @@ TEST_CASE("every solver field reaches its setting", "[proto][config]") {
     type: "Adam" base_lr: 0.001 lr_policy: "multistep" gamma: 0.5 stepvalue: 1000 stepvalue: 3000
     momentum: 0.8 momentum2: 0.99 delta: 1e-6 weight_decay: 1e-4 clip_gradients: 5
     pattern_search { rate_weight: 2 codrop_weight: 3 entropy_weight: 0 max_distance: 64 steps: 100
-                     learning_rate: 0.1 beta1: 0.5 beta2: 0.9 epsilon: 1e-6 }
+                     learning_rate: 0.1 beta1: 0.5 beta2: 0.9 epsilon: 1e-6 spread_weight: 0.5 }
   )");
   CHECK(file.net == "/abs/net.prototxt");
   CHECK(file.max_iter == 5000);
@@ -99,6 +100,7 @@ TEST_CASE("every solver field reaches its setting", "[proto][config]") {
   CHECK(file.pattern_search.beta1 == 0.5);
   CHECK(file.pattern_search.beta2 == 0.9);
   CHECK(file.pattern_search.epsilon == 1e-6);
+  CHECK(file.pattern_search.spread_weight == 0.5);
 }
 
 TEST_CASE("each lr_policy reads its settings", "[proto][config]") {
@@ -162,6 +164,8 @@ TEST_CASE("solver errors name the place and the field", "[proto][config]") {
   CHECK(m.find("weight_decay is nan; valid: a finite number") != std::string::npos);
   m = Error(kMinimal + "pattern_search { steps: -1 }\n", "4:18");
   CHECK(m.find("pattern_search.steps is -1; valid: >= 0") != std::string::npos);
+  m = Error(kMinimal + "pattern_search { spread_weight: -1 }\n", "4:18");
+  CHECK(m.find("pattern_search.spread_weight is -1; valid: finite and >= 0") != std::string::npos);
 }
 
 TEST_CASE("a missing solver file is NOT_FOUND naming the path", "[proto][config]") {
