@@ -26,10 +26,10 @@ StatusOr<SiteUse> DroppedInputUse(const Layer& layer, const DroppedBlob& mark, V
     use.tile_cols = ops::Dim::kK;
     return use;
   }
-  SIEVE_ENSURE(
-      ctx.shape(ctx.Input(layer, 0)).size() == 2 && ctx.shape(x)[1] == site.width, StatusCode::kInvalidArgument,
-      ctx.DescribeInput(layer, 0) << "; it is dropped by row dropout layer '" << mark.layer
-                                  << "' over its last axis, so FullyConnected needs it as [B, " << site.width << "]");
+  SIEVE_ENSURE(ctx.shape(x)[1] == site.width, StatusCode::kInvalidArgument,
+               ctx.DescribeInput(layer, 0) << "; it is dropped by row dropout layer '" << mark.layer
+                                           << "' over its last axis, so FullyConnected needs it as [B, " << site.width
+                                           << "], or its axis on that last axis ([B, ..., " << site.width << "])");
   SiteUse use{.site = mark.site, .target = SiteTarget::kMatMulK, .scale = true};
   if (mark.packed) use.a = ops::Layout::kPacked;
   return use;

@@ -96,9 +96,10 @@ std::map<std::string, Tensor> MakeInputs(const graph::LoweredNet& net, std::mt19
   return inputs;
 }
 
-Tensor MakeLabels(std::mt19937& rng) {
-  Tensor t = Tensor::Zeros({kBatch}, DType::kInt32);
-  for (int64_t i = 0; i < kBatch; ++i) t.data<int32_t>()[i] = static_cast<int32_t>(rng() % kClasses);
+// Labels in [0, kClasses) of the net's label shape ([B], or [B, T] for a per-step head).
+Tensor MakeLabels(const graph::LoweredNet& net, std::mt19937& rng) {
+  Tensor t = Tensor::Zeros(net.graph.value(net.labels.front()).planned, DType::kInt32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = static_cast<int32_t>(rng() % kClasses);
   return t;
 }
 
@@ -172,7 +173,7 @@ void CheckEquivalence(const graph::Network& network, const std::vector<std::vect
   REQUIRE(dense.net.graph.num_sites() == 0);
   std::mt19937 rng(17);
   const std::map<std::string, Tensor> inputs = MakeInputs(ard.net, rng);
-  const Tensor labels = MakeLabels(rng);
+  const Tensor labels = MakeLabels(ard.net, rng);
   // Resolve the first patterns before the executor verifies the graph.
   graph::Graph& g = ard.net.graph;
   for (const SitePlan& plan : iterations.front()) g.SetSitePattern(*g.FindSite(plan.site), plan.pattern);
@@ -272,6 +273,29 @@ TEST_CASE("Row ARD on a stacked LSTM computes the loss and gradients of the mask
       }
       CheckEquivalence(*lstm.Build(), iterations);
     }
+  }
+}
+
+TEST_CASE("Row ARD on a language model's per-step head computes the loss and gradients of the masked dense LM",
+          "[runtime][ard][lstmbench]") {
+  for (const double rate : {0.3, 0.5, 0.7}) {
+    INFO("p = " << rate);
+    // tokens [4] -> emb (9) -> drop_a -> lstm (10, sequences) -> drop_b -> fc (5, axis 2: every step),
+    // per-step labels: the head reads the dropped [B, T, 10] sequence, K shrinks on every step's row.
+    graph::Sequential lm({4}, DType::kInt32, {4});
+    lm.Add(graph::Embedding(kVocab, 9), "emb")
+        .Add(graph::RowDropout(rate), "drop_a")
+        .Add(graph::Lstm(10, 1, true), "lstm")
+        .Add(graph::RowDropout(rate), "drop_b");
+    graph::FullyConnectedSpec head = graph::FullyConnected(kClasses);
+    head.axis = 2;
+    lm.Add(head, "fc");
+    std::vector<std::vector<SitePlan>> iterations;
+    for (int it = 0; it < 2; ++it) {
+      const std::vector<ops::RowPattern> rows = RowPatterns(rate, it);
+      iterations.push_back({SitePlan{"drop_a.site", rows[0], "lstm.l0.w"}, SitePlan{"drop_b.site", rows[1], "fc.w"}});
+    }
+    CheckEquivalence(*lm.Build(), iterations);
   }
 }
 
