@@ -15,21 +15,14 @@
 
 #include "framework/file_io.h"
 #include "proto/tensorboard_event.pb.h"
+#include "tests/testing/temp_dir.h"
 
 namespace sieve::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("sieve_tensorboard_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 // Splits an event file into its records, checking each record's framing; fails the test on a bad one.
 std::vector<std::string> ReadRecords(const std::string& bytes) {

@@ -17,22 +17,14 @@
 #include "runtime/checkpoint.h"
 #include "runtime/data/batch_loader.h"
 #include "runtime/data/text_corpus.h"
+#include "tests/testing/temp_dir.h"
 
 namespace sieve::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh empty folder under the system's temporary folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("sieve_train_loop_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path);
