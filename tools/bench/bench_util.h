@@ -9,6 +9,7 @@
 // plus the file in tools/bench/CMakeLists.txt.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -99,5 +100,17 @@ bool WriteJson(const std::string& path, const std::string& verb, const Options& 
 
 /// Escapes a string for a JSON string literal (quotes, backslashes, control characters).
 std::string JsonEscape(const std::string& s);
+
+/// Milliseconds from `start` until now, on the steady clock.
+inline double Millis(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// The arithmetic mean of `values` (0 for none): what a run of steps costs on average.
+inline double Mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (const double x : values) sum += x;
+  return values.empty() ? 0.0 : sum / static_cast<double>(values.size());
+}
 
 }  // namespace sieve::bench

@@ -46,16 +46,6 @@ constexpr int kWarmup = 3;  // untimed steps per configuration first
 constexpr double kTargetEfficiency = 0.9;
 constexpr auto kSettle = std::chrono::milliseconds(100);
 
-double Millis(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-double Mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
-}
-
 // One layer of a chain CNN, as both Sieve and peer.py's build_cnn read it.
 struct LayerDesc {
   enum class Kind { kConv, kRelu, kMaxPool, kFlatten, kFc } kind;

@@ -53,22 +53,12 @@ constexpr int kWarmup = 2;  // untimed steps per side before the first timed blo
 // of the next block.
 constexpr auto kSettle = std::chrono::milliseconds(150);
 
-double Millis(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // The CPU time of the whole process (every thread), in milliseconds. Single-threaded (--threads 1) it is
 // the step's own work even when other processes share the cores, which wall time is not.
 double ProcessCpuMillis() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
-}
-
-double Mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
 }
 
 // --- The models ---------------------------------------------------------------------------------------

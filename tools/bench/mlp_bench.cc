@@ -55,10 +55,6 @@ constexpr double kTargetVsPyTorch = 1.0 / 0.7;
 // pthread server spins ~2^28 cycles before sleeping); the pause keeps that out of the next block.
 constexpr auto kSettle = std::chrono::milliseconds(150);
 
-double Millis(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // --- The GEMM floor --------------------------------------------------------------------------------
 
 // One sgemm of the step, row-major C[m, n] = op(A) op(B), with its FLOPs.
@@ -355,12 +351,6 @@ struct ArdSide {
     return Status::Ok();
   }
 };
-
-double Mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
-}
 
 // A Sieve configuration of the comparison: its --only key, its row label, the dropout and the update.
 struct ArdConfig {
