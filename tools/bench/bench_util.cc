@@ -252,4 +252,15 @@ bool WriteJson(const std::string& path, const std::string& verb, const Options& 
   return true;
 }
 
+int FinishReport(const std::string& verb, const Options& options, const std::vector<Row>& rows) {
+  if (options.json_path.empty()) return 0;
+  std::string error;
+  if (!WriteJson(options.json_path, verb, options, rows, &error)) {
+    std::fprintf(stderr, "sieve-bench %s: %s\n", verb.c_str(), error.c_str());
+    return 1;
+  }
+  std::printf("\nwrote %s\n", options.json_path.c_str());
+  return 0;
+}
+
 }  // namespace sieve::bench

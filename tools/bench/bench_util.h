@@ -98,6 +98,10 @@ void PrintTable(const std::string& title, const std::vector<Row>& rows);
 bool WriteJson(const std::string& path, const std::string& verb, const Options& options, const std::vector<Row>& rows,
                std::string* error);
 
+/// A verb's last step: with --json, writes `rows` there (WriteJson) and says where. Returns the verb's exit
+/// code: 0, or 1 after printing why the report could not be written.
+int FinishReport(const std::string& verb, const Options& options, const std::vector<Row>& rows);
+
 /// Escapes a string for a JSON string literal (quotes, backslashes, control characters).
 std::string JsonEscape(const std::string& s);
 

@@ -357,15 +357,7 @@ int RunCnn(const Options& options) {
     rows.insert(rows.end(), model_rows.begin(), model_rows.end());
   }
 
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "cnn", options, rows, &error)) {
-      std::fprintf(stderr, "sieve-bench cnn: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("cnn", options, rows);
 }
 
 }  // namespace

@@ -124,15 +124,7 @@ int RunGather(const Options& options) {
     PrintTable("N = K = " + std::to_string(n), rows);
     all.insert(all.end(), rows.begin(), rows.end());
   }
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "gather", options, all, &error)) {
-      std::fprintf(stderr, "sieve-bench gather: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("gather", options, all);
 }
 
 }  // namespace

@@ -395,15 +395,7 @@ int RunLstm(const Options& options) {
     if (std::find(selection.models.begin(), selection.models.end(), m.key) == selection.models.end()) continue;
     if (!RunModel(m, options, selection, &rows)) return 1;
   }
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "lstm", options, rows, &error)) {
-      std::fprintf(stderr, "sieve-bench lstm: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("lstm", options, rows);
 }
 
 }  // namespace

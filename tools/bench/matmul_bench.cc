@@ -349,15 +349,7 @@ int RunMatMul(const Options& options) {
     PrintTable("N = K = " + std::to_string(size), rows);
     all.insert(all.end(), rows.begin(), rows.end());
   }
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "matmul", options, all, &error)) {
-      std::fprintf(stderr, "sieve-bench matmul: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("matmul", options, all);
 }
 
 }  // namespace

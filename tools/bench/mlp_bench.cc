@@ -496,15 +496,7 @@ int RunMlpArd(const Options& options, const PeerLaunch& launch, const ArdSelecti
     rows.insert(rows.end(), p_rows.begin(), p_rows.end());
   }
 
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "mlp", options, rows, &error)) {
-      std::fprintf(stderr, "sieve-bench mlp: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("mlp", options, rows);
 }
 
 int RunMlp(const Options& options) {
@@ -695,15 +687,7 @@ int RunMlp(const Options& options) {
   std::printf("\n");
   rows.insert(rows.end(), main_rows.begin(), main_rows.end());
 
-  if (!options.json_path.empty()) {
-    std::string error;
-    if (!WriteJson(options.json_path, "mlp", options, rows, &error)) {
-      std::fprintf(stderr, "sieve-bench mlp: %s\n", error.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", options.json_path.c_str());
-  }
-  return 0;
+  return FinishReport("mlp", options, rows);
 }
 
 }  // namespace
