@@ -2,7 +2,7 @@
 // method per run (none, Bernoulli, row ARD with the searched distribution, row ARD with one fixed dp,
 // tile ARD; for the doc's ablation also searched row ARD with nominal scaling, "row-nominal", over
 // the generalized (k, T) patterns, "row-kt", and with dp <= 4, "row-d4"; and the searches with the
-// per-batch rate-spread term of docs/pattern_search.md, strided "row-v2" and (k, T) "row-kt-v2") and
+// per-batch rate-spread term of docs/pattern_search.md, strided "row-v2", (k, T) "row-kt-v2" and "tile-v2") and
 // appends one JSON line per epoch to a results file: the configuration, train loss and accuracy (means over the epoch's
 // batches, under dropout), test loss and accuracy (dense, on the 10,000 Fashion-MNIST test images)
 // and the epoch's training seconds. docs/accuracy/ard_mlp.md holds the study, its commands and its
@@ -64,7 +64,8 @@ struct RunConfig {
 
 /// The methods of the study, then three variants of searched row ARD for the ablation in the doc.
 constexpr const char* kMethods[] = {"none",        "bernoulli", "row",    "row-fixed", "tile",
-                                    "row-nominal", "row-kt",    "row-d4", "row-v2",    "row-kt-v2"};
+                                    "row-nominal", "row-kt",    "row-d4", "row-v2",    "row-kt-v2",
+                                    "tile-v2"};
 
 bool KnownMethod(const std::string& method) {
   for (const char* known : kMethods) {
@@ -78,7 +79,7 @@ bool KnownMethod(const std::string& method) {
 /// (k, T) patterns; "row-d4" is searched row ARD with dp <= 4 (no pattern scaled by more than 4).
 graph::DropoutSpec MakeDropout(const std::string& method, double rate) {
   if (method == "bernoulli") return graph::Dropout(rate);
-  if (method == "tile") return graph::TileDropout(rate);
+  if (method == "tile" || method == "tile-v2") return graph::TileDropout(rate);
   graph::DropoutSpec spec = graph::RowDropout(rate);
   if (method == "row-fixed") spec.family = graph::PatternFamily::kFixed;
   if (method == "row-nominal") spec.scaling = graph::ScaleMode::kNominal;
@@ -240,7 +241,7 @@ int Run(const Args& args) {
 int Usage(const std::string& error) {
   std::fprintf(stderr,
                "%s%susage: ard_accuracy --out PATH "
-               "[--methods none,bernoulli,row,row-fixed,tile,row-nominal,row-kt,row-d4,row-v2,row-kt-v2] "
+               "[--methods none,bernoulli,row,row-fixed,tile,row-nominal,row-kt,row-d4,row-v2,row-kt-v2,tile-v2] "
                "[--rates P,P,...] [--seeds S,S,...] [--hidden H] [--epochs N] [--lr LR] [--data DIR]\n",
                error.c_str(), error.empty() ? "" : "\n");
   return 2;

@@ -8,7 +8,7 @@ each (run, epoch) (a run that was restarted writes its epochs again) and only co
   - <prefix>_curves.png: test accuracy against epoch, mean over seeds, one line per method, one panel per p;
   - <prefix>_final.png: final test accuracy (mean, with the seed standard deviation) against p per method.
 The ablation variants of searched row ARD (row-nominal, row-kt, row-d4) and the searches with the per-batch
-rate-spread term (row-v2, row-kt-v2) join the tables and plots where present.
+rate-spread term (row-v2, row-kt-v2, tile-v2) join the tables and plots where present.
 It does not train anything; it needs the standard library and Debian's matplotlib (tools/setup_plots.sh), hence
 /usr/bin/python3 (another python3 on the PATH may lack it).
 
@@ -25,7 +25,7 @@ import sys
 
 METHODS = ["bernoulli", "row", "row-fixed", "tile"]
 # searched row ARD variants, shown where the file has them: the ablation, then the rate-spread search
-ABLATION = ["row-nominal", "row-kt", "row-d4", "row-v2", "row-kt-v2"]
+ABLATION = ["row-nominal", "row-kt", "row-d4", "row-v2", "row-kt-v2", "tile-v2"]
 LABELS = {
     "none": "no dropout",
     "bernoulli": "Bernoulli",
@@ -37,10 +37,12 @@ LABELS = {
     "row-d4": "row ARD, searched, dp <= 4",
     "row-v2": "row ARD, searched v2 (rate spread)",
     "row-kt-v2": "row ARD, searched v2 (rate spread), (k, T)",
+    "tile-v2": "tile ARD (32x32), searched v2 (rate spread)",
 }
 NON_FINITE = re.compile(r"(:)-?(?:nan|inf)\b", re.IGNORECASE)
 COLORS = {"none": "0.4", "bernoulli": "C0", "row": "C3", "row-fixed": "C1", "tile": "C2", "row-nominal": "C4",
-          "row-kt": "C5", "row-d4": "C6", "row-v2": "C8", "row-kt-v2": "C9"}
+          "row-kt": "C5", "row-d4": "C6", "row-v2": "C8", "row-kt-v2": "C9",
+          "tile-v2": "olive"}
 
 
 def load_runs(path):
@@ -177,7 +179,8 @@ def tables(stats, setting):
                  ("bernoulli", "none"), ("row-nominal", "row"), ("row-kt", "row"), ("row-d4", "row"),
                  ("row-nominal", "bernoulli"), ("row-kt", "bernoulli"), ("row-d4", "bernoulli"),
                  ("row-v2", "bernoulli"), ("row-kt-v2", "bernoulli"), ("row-v2", "row"), ("row-kt-v2", "row-kt"),
-                 ("row-v2", "row-fixed"), ("row-kt-v2", "row-fixed"), ("row-kt-v2", "row-v2")]:
+                 ("row-v2", "row-fixed"), ("row-kt-v2", "row-fixed"), ("row-kt-v2", "row-v2"),
+                 ("tile-v2", "bernoulli"), ("tile-v2", "tile")]:
         if not any((a, p) in stats for p in rates):
             continue
         cells = []
