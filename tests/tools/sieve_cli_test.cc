@@ -240,6 +240,36 @@ TEST_CASE("sieve train snapshots and resumes with identical losses and sieve tes
   CHECK(one_batch.output.find("on 32 test examples (1 batches of 32)") != std::string::npos);
 }
 
+TEST_CASE("sieve train --seed and --snapshot-prefix override the solver file", "[cli]") {
+  TinyModel model;
+  const Run file_seed = RunSieve({"train", "--solver", "solver.prototxt"}, model.dir.path);
+  const Run same_seed = RunSieve(
+      {"train", "--solver", "solver.prototxt", "--seed", "3", "--snapshot-prefix", "runs/seed3/tiny"}, model.dir.path);
+  const Run other_seed = RunSieve(
+      {"train", "--solver", "solver.prototxt", "--seed", "4", "--snapshot-prefix", "runs/seed4/tiny"}, model.dir.path);
+  INFO(file_seed.output << same_seed.output << other_seed.output);
+  REQUIRE(file_seed.code == 0);
+  REQUIRE(same_seed.code == 0);
+  REQUIRE(other_seed.code == 0);
+  CHECK(same_seed.output.find(", seed 3") != std::string::npos);
+  CHECK(other_seed.output.find(", seed 4") != std::string::npos);
+  // The solver file's seed is 3: the same run, written elsewhere; seed 4 is another run.
+  CHECK(MetricLosses(same_seed.output, model.dir.path) == MetricLosses(file_seed.output, model.dir.path));
+  CHECK(MetricLosses(other_seed.output, model.dir.path) != MetricLosses(file_seed.output, model.dir.path));
+  CHECK(fs::exists(model.dir.path / "runs/seed3/tiny_iter_6.sievestate"));
+  CHECK(fs::exists(model.dir.path / "runs/seed4/tiny_iter_6.sievestate"));
+  CHECK(same_seed.output.find("Log: runs/seed3/tiny_logs/") != std::string::npos);
+
+  const Run resume_with_seed = RunSieve(
+      {"train", "--solver", "solver.prototxt", "--snapshot", "snap/tiny_iter_3.sievestate", "--seed", "5"},
+      model.dir.path);
+  CHECK(resume_with_seed.code == 2);
+  CHECK(resume_with_seed.output.find("--snapshot and --seed exclude each other") != std::string::npos);
+  const Run negative = RunSieve({"train", "--solver", "solver.prototxt", "--seed", "-1"}, model.dir.path);
+  CHECK(negative.code == 2);
+  CHECK(negative.output.find("--seed") != std::string::npos);
+}
+
 TEST_CASE("sieve train snapshots on SIGHUP and continues and on SIGINT snapshots and stops", "[cli]") {
   TinyModel model;
   model.Solver("long.prototxt", 1000000, 0);

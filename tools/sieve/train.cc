@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -98,9 +99,24 @@ int RunTrain(const Verb& verb, const Args& args) {
                       "--snapshot and --weights exclude each other: --snapshot resumes a run (weights, solver "
                       "state, iteration, data position), --weights only initialises the weights");
   }
+  if (args.Has("snapshot") && args.Has("seed")) {
+    return UsageError(verb,
+                      "--snapshot and --seed exclude each other: a resumed run continues its snapshot's random "
+                      "streams, which the seed of the original run started");
+  }
   const std::string solver_path = args.Get("solver");
   StatusOr<runtime::SolverFile> solver = runtime::LoadSolverFile(solver_path);
   if (!solver.ok()) return Fail(verb, solver.status());
+  // The overrides come before anything the seed or the prefix decides (weights, data order, folders).
+  if (args.Has("seed")) {
+    StatusOr<int64_t> seed = args.GetInt("seed", 0, std::numeric_limits<int64_t>::max());
+    if (!seed.ok()) return UsageError(verb, UserMessage(seed.status()));
+    solver->random_seed = static_cast<uint64_t>(*seed);
+  }
+  if (args.Has("snapshot-prefix")) {
+    if (args.Get("snapshot-prefix").empty()) return UsageError(verb, "--snapshot-prefix must not be empty");
+    solver->snapshot_prefix = args.Get("snapshot-prefix");
+  }
   StatusOr<Device> device = DeviceFromArgs(args, solver->device);
   if (!device.ok()) return UsageError(verb, UserMessage(device.status()));
   StatusOr<Model> model = ReadModel(solver->net, *solver, *device);
@@ -183,15 +199,20 @@ int RunTrain(const Verb& verb, const Args& args) {
 const Verb kTrainVerb{
     .name = "train",
     .summary = "train the net of a solver file (Caffe's solver semantics)",
-    .usage = "sieve train --solver FILE [--snapshot FILE | --weights FILE] [--gpu N]",
+    .usage = "sieve train --solver FILE [--snapshot FILE | --weights FILE] [--seed N] [--snapshot-prefix PREFIX] "
+             "[--gpu N]",
     .description =
         "Trains from scratch, resumes exactly from a snapshot (--snapshot), or starts from the weights of a\n"
         "snapshot or weights file (--weights). Snapshots go to <snapshot_prefix>_iter_<N>.sievestate; the log\n"
         "(train.log) and the metrics (metrics.jsonl, one JSON object per line) to <snapshot_prefix>_logs/<run>/.\n"
-        "SIGINT or SIGTERM: snapshot and stop (exit 0); SIGHUP: snapshot and continue.",
+        "SIGINT or SIGTERM: snapshot and stop (exit 0); SIGHUP: snapshot and continue. --seed and\n"
+        "--snapshot-prefix override the solver file's random_seed and snapshot_prefix (relative to the working\n"
+        "folder), so one solver file trains several seeds side by side.",
     .flags = {{"solver", "FILE", "the solver file (protobuf text; docs/model_files.md)"},
               {"snapshot", "FILE", "resume from this snapshot (.sievestate)"},
               {"weights", "FILE", "initialise the weights from this snapshot or weights file"},
+              {"seed", "N", "use this random_seed instead of the solver file's (not with --snapshot)"},
+              {"snapshot-prefix", "PREFIX", "write snapshots and run folders under PREFIX instead of snapshot_prefix"},
               {"gpu", "N", "train on CUDA device N (overrides solver_mode and device_id)"}},
     .required = {"solver"},
     .run = RunTrain};
