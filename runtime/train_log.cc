@@ -91,6 +91,7 @@ std::string MetricsJson(const MetricsRecord& r) {
   std::ostringstream out;
   out << "{\"iteration\":" << r.iteration << ",\"phase\":\"" << r.phase << "\",\"loss\":" << JsonNumber(r.loss, 17)
       << ",\"accuracy\":" << JsonNumber(r.accuracy, 17);
+  if (r.perplexity) out << ",\"perplexity\":" << JsonNumber(*r.perplexity, 9);
   if (r.lr) out << ",\"lr\":" << JsonNumber(*r.lr, 9);
   if (r.step_ms) out << ",\"step_ms\":" << JsonNumber(*r.step_ms, 6);
   if (r.flop_ratio) out << ",\"flop_ratio\":" << JsonNumber(*r.flop_ratio, 6);

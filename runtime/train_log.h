@@ -46,6 +46,8 @@ struct MetricsRecord {
   std::string phase;      ///< "train" or "test"
   double loss = 0.0;
   double accuracy = 0.0;
+  /// Language models (a loss per time step): exp(loss), the perplexity per token of the batch or the test pass
+  std::optional<double> perplexity;
   std::optional<double> lr;              ///< train: the rate the solver used
   std::optional<double> step_ms;         ///< train: the iteration's host wall time; test: the pass's
   std::optional<double> flop_ratio;      ///< train: executed / dense MatMul FLOPs of forward and backward

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -92,6 +94,7 @@ std::vector<TaggedScalar> TensorBoardScalars(const MetricsRecord& record) {
   const auto optional = [&](const char* name, const std::optional<double>& value) {
     if (value) scalars.emplace_back(prefix + name, *value);
   };
+  optional("perplexity", record.perplexity);
   optional("lr", record.lr);
   optional("step_ms", record.step_ms);
   optional("flop_ratio", record.flop_ratio);
@@ -125,6 +128,12 @@ StatusOr<TrainLoopResult> RunTrainLoop(Trainer& trainer, BatchSource& train, Bat
                "test_interval = " << solver.test_interval << " needs a test source");
   TrainLoopResult result;
   int64_t snapshot_iteration = -1;
+  // A language model's perplexity per token; nothing for other nets.
+  const bool per_token = HasPerTokenLoss(trainer.eval_graph());
+  const auto perplexity = [per_token](double loss) -> std::optional<double> {
+    if (!per_token) return std::nullopt;
+    return std::exp(loss);
+  };
 
   std::unique_ptr<TensorBoardWriter> events;
   if (const std::string& metrics = log.options().metrics_path; !metrics.empty()) {
@@ -161,10 +170,13 @@ StatusOr<TrainLoopResult> RunTrainLoop(Trainer& trainer, BatchSource& train, Bat
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
     log.Info(Format("    Test net output #0: accuracy = %.4f", result.test->accuracy));
     log.Info(Format("    Test net output #1: loss = %.4f", result.test->loss));
+    const std::optional<double> test_perplexity = perplexity(result.test->loss);
+    if (test_perplexity) log.Info(Format("    Test net output #2: perplexity = %.2f", *test_perplexity));
     return metrics({.iteration = iteration,
                     .phase = "test",
                     .loss = result.test->loss,
                     .accuracy = result.test->accuracy,
+                    .perplexity = test_perplexity,
                     .step_ms = ms});
   };
   const auto requested = [&](std::atomic<bool>& flag) { return flag.exchange(false); };
@@ -195,6 +207,7 @@ StatusOr<TrainLoopResult> RunTrainLoop(Trainer& trainer, BatchSource& train, Bat
                                    .phase = "train",
                                    .loss = step.loss,
                                    .accuracy = step.accuracy,
+                                   .perplexity = perplexity(step.loss),
                                    .lr = step.lr,
                                    .step_ms = step_ms,
                                    .flop_ratio = flop_ratio,
@@ -238,6 +251,22 @@ StatusOr<TrainLoopResult> RunTrainLoop(Trainer& trainer, BatchSource& train, Bat
   if (test) SIEVE_RETURN_IF_ERROR(run_test(iteration));
   log.Info("Optimization Done.");
   return result;
+}
+
+bool HasPerTokenLoss(const graph::Graph& graph) {
+  int losses = 0;
+  bool unit_weight = false;
+  for (const graph::Node& node : graph.nodes()) {
+    if (node.kind != graph::OpKind::kSoftmaxXent) continue;
+    const float weight = std::get<graph::SoftmaxXentAttr>(node.attr).loss_weight;
+    if (weight == 0.0f) continue;  // an Accuracy layer's node of its own
+    ++losses;
+    unit_weight = weight == 1.0f;
+  }
+  if (losses != 1 || !unit_weight) return false;
+  return std::ranges::any_of(graph.values(), [](const graph::Value& value) {
+    return value.role == graph::ValueRole::kLabel && !value.view && value.planned.size() >= 2;
+  });
 }
 
 bool IsStatefulSource(const NetConfig& net) { return net.source.kind == DataSourceKind::kTextCorpus; }

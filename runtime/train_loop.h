@@ -8,6 +8,10 @@
 // would have: its losses are bit-identical on the CPU. At each epoch boundary of the training source it
 // shuffles the units of the row dropout sites that ask for it, as Trainer::Fit does.
 //
+// A language model (a loss per time step, HasPerTokenLoss) also gets its perplexity, exp(loss), logged: beside
+// the test pass's loss ("Test net output #2: perplexity = ...") and in the metrics of every training iteration
+// and test pass.
+//
 // Beside the log's metrics file (when it has one) the loop writes a TensorBoard event file with the same
 // numbers (runtime/tensorboard_writer.h; tags "<phase>/<metric>", "train/drop_rate/<site>") and, with every
 // display line, a histogram of each sensitivity site's running sensitivity estimates ("sensitivity/<site>").
@@ -89,6 +93,11 @@ StatusOr<std::unique_ptr<BatchSource>> FirstBatches(BatchSource& source, int64_t
 /// provides the data), an Input whose shape or dtype the source cannot fill (naming both).
 StatusOr<std::unique_ptr<BatchSource>> OpenNetSource(const NetConfig& net, NetPhase phase, int64_t batch_size,
                                                      uint64_t seed);
+
+/// Whether exp(loss) of the network is its perplexity per token: its labels have a time axis (a leaf label of
+/// shape [batch, steps, ...], a language model's next tokens) and it has one loss, a softmax cross-entropy of
+/// weight 1, so that its loss is the mean cross-entropy per token. The loop then logs the perplexity.
+bool HasPerTokenLoss(const graph::Graph& graph);
 
 /// Whether a net's data source is a text corpus, whose language models carry their recurrent state
 /// from one batch to the next (TrainerOptions::carry_state).

@@ -1,10 +1,11 @@
 // Tests of the solver-driven training loop (runtime/train_loop.h) and its log (runtime/train_log.h):
 // Caffe's schedule of tests, display lines and snapshots; stop and snapshot requests; an exact resume
-// through the loop; the line prefix, durations, metrics lines and the progress line; the batch sources
-// of net files and their errors.
+// through the loop; a language model's perplexity against a brute-force mean token loss; the line prefix,
+// durations, metrics lines and the progress line; the batch sources of net files and their errors.
 #include "runtime/train_loop.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,6 +18,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/data/batch_loader.h"
 #include "runtime/data/text_corpus.h"
+#include "runtime/data/token_stream.h"
 #include "tests/testing/temp_dir.h"
 
 namespace sieve::runtime {
@@ -159,6 +161,10 @@ TEST_CASE("the train loop follows Caffe's schedule of tests and display lines an
   CHECK(metrics[0].find("\"lr\":0.0500000007") != std::string::npos);
   CHECK(metrics[0].find("\"flop_ratio\":") != std::string::npos);
   CHECK(metrics[3].rfind("{\"iteration\":3,\"phase\":\"test\"", 0) == 0);
+  // A classifier has no perplexity.
+  CHECK_FALSE(HasPerTokenLoss(trainer->eval_graph()));
+  CHECK(Count(metrics, "perplexity") == 0);
+  CHECK(Count(lines, "Test net output #2") == 0);
 }
 
 TEST_CASE("the train loop snapshots on request and stops on request and resumes exactly", "[cli]") {
@@ -224,6 +230,156 @@ TEST_CASE("the train loop snapshots on request and stops on request and resumes 
     INFO("iteration " << 8 + i);
     CHECK(resumed[i] == losses[7 + i]);
   }
+}
+
+constexpr int64_t kLmVocab = 11, kLmSteps = 5, kLmStreams = 3, kLmRowLength = 23;  // 4 windows per row
+
+// Embedding 6 -> LSTM 8 (sequences) -> a classifier per step over the vocabulary: a loss per token.
+graph::Network TinyLanguageModel() {
+  graph::Sequential lm({kLmSteps}, DType::kInt32, {kLmSteps});
+  graph::FullyConnectedSpec per_step = graph::FullyConnected(kLmVocab);
+  per_step.axis = 2;
+  lm.Add(graph::Embedding(kLmVocab, 6)).Add(graph::Lstm(8, 1, true)).Add(per_step);
+  StatusOr<graph::Network> network = lm.Build();
+  REQUIRE(network.ok());
+  return *network;
+}
+
+// kLmStreams rows of kLmRowLength token ids, a noisy cycle through the vocabulary.
+Tensor LmTokens(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Tensor tokens = Tensor::Empty({kLmStreams * kLmRowLength}, DType::kInt32);
+  for (int64_t i = 0; i < tokens.numel(); ++i)
+    tokens.data<int32_t>()[i] = static_cast<int32_t>((i * 3 + rng() % 4) % kLmVocab);
+  return tokens;
+}
+
+std::vector<double> ParamValues(const Trainer& trainer, const std::string& name) {
+  StatusOr<Tensor> param = trainer.params().param(name);
+  INFO(param.status().ToString());
+  REQUIRE(param.ok());
+  const float* data = param->data<float>();
+  return std::vector<double>(data, data + param->numel());
+}
+
+// The mean cross-entropy per token of the TinyLanguageModel over the windows a TokenStream makes of `tokens`,
+// computed naively in double from the trainer's weights: every row one sequence of `scored` predictions (input
+// token t, label token t + 1), its state carried over the whole row, or zeroed every `reset_every` tokens when
+// that is > 0 (as an evaluation that did not carry the state from window to window would).
+double BruteForceTokenLoss(const Trainer& trainer, const Tensor& tokens, int64_t scored, int64_t reset_every) {
+  const std::vector<double> embed = ParamValues(trainer, "embed1.w"), w = ParamValues(trainer, "lstm1.l0.w"),
+                            u = ParamValues(trainer, "lstm1.l0.u"), b = ParamValues(trainer, "lstm1.l0.b"),
+                            fc_w = ParamValues(trainer, "fc1.w"), fc_b = ParamValues(trainer, "fc1.b");
+  const int64_t dim = static_cast<int64_t>(embed.size()) / kLmVocab, units = static_cast<int64_t>(b.size()) / 4;
+  const auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  double loss_sum = 0.0;
+  for (int64_t row = 0; row < kLmStreams; ++row) {
+    const int32_t* text = tokens.data<int32_t>() + row * kLmRowLength;
+    std::vector<double> h(units, 0.0), c(units, 0.0), preact(4 * units);
+    for (int64_t t = 0; t < scored; ++t) {
+      if (reset_every > 0 && t % reset_every == 0) {
+        std::fill(h.begin(), h.end(), 0.0);
+        std::fill(c.begin(), c.end(), 0.0);
+      }
+      const double* x = embed.data() + text[t] * dim;
+      for (int64_t g = 0; g < 4 * units; ++g) {
+        double sum = b[g];
+        for (int64_t k = 0; k < dim; ++k) sum += w[g * dim + k] * x[k];
+        for (int64_t k = 0; k < units; ++k) sum += u[g * units + k] * h[k];
+        preact[g] = sum;
+      }
+      for (int64_t j = 0; j < units; ++j) {  // gates i, f, g, o
+        const double i = sigmoid(preact[j]), f = sigmoid(preact[units + j]), g = std::tanh(preact[2 * units + j]),
+                     o = sigmoid(preact[3 * units + j]);
+        c[j] = f * c[j] + i * g;
+        h[j] = o * std::tanh(c[j]);
+      }
+      std::vector<double> logits(kLmVocab);
+      for (int64_t v = 0; v < kLmVocab; ++v) {
+        logits[v] = fc_b[v];
+        for (int64_t k = 0; k < units; ++k) logits[v] += fc_w[v * units + k] * h[k];
+      }
+      const double top = *std::max_element(logits.begin(), logits.end());
+      double total = 0.0;
+      for (double logit : logits) total += std::exp(logit - top);
+      loss_sum += top + std::log(total) - logits[text[t + 1]];
+    }
+  }
+  return loss_sum / static_cast<double>(kLmStreams * scored);
+}
+
+// The number after "\"name\":" in a metrics line.
+double JsonField(const std::string& line, const std::string& name) {
+  const size_t at = line.find("\"" + name + "\":");
+  REQUIRE(at != std::string::npos);
+  return std::stod(line.substr(at + name.size() + 3));
+}
+
+TEST_CASE("a language model's test pass logs the perplexity of its mean loss over every token", "[cli]") {
+  TempDir dir;
+  const graph::Network network = TinyLanguageModel();
+  TrainerOptions trainer_options{.batch_size = kLmStreams, .seed = 7, .carry_state = true};
+  trainer_options.solver.type = ops::SolverType::kAdam;
+  trainer_options.solver.lr.base_lr = 0.02f;
+  StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(network, trainer_options);
+  INFO(trainer.status().ToString());
+  REQUIRE(trainer.ok());
+  CHECK(HasPerTokenLoss((*trainer)->eval_graph()));
+  CHECK(HasPerTokenLoss((*trainer)->train_graph()));
+
+  const Tensor train_tokens = LmTokens(1), test_tokens = LmTokens(2);
+  StatusOr<std::unique_ptr<TokenStream>> train =
+      TokenStream::Create(train_tokens, {.batch = kLmStreams, .steps = kLmSteps});
+  StatusOr<std::unique_ptr<TokenStream>> test =
+      TokenStream::Create(test_tokens, {.batch = kLmStreams, .steps = kLmSteps});
+  REQUIRE(train.ok());
+  REQUIRE(test.ok());
+  REQUIRE((*test)->batches_per_epoch() == 4);
+  TrainLoopOptions options;
+  options.solver = Solver(dir, 6);
+  options.solver.test_interval = 3;
+  options.solver.test_iter = 100;  // more than the split has: the pass is the whole split
+  std::vector<double> train_losses;
+  options.on_iteration = [&](int64_t, const StepResult& step) { train_losses.push_back(step.loss); };
+  std::unique_ptr<TrainLog> log = FileLog(dir, "lm");
+  StatusOr<TrainLoopResult> result = RunTrainLoop(**trainer, **train, test->get(), options, *log);
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  log.reset();
+  REQUIRE(result->test.has_value());
+  const int64_t scored = 4 * kLmSteps;  // per row: 4 windows of 5 predictions; the last 2 tokens are left out
+  CHECK(result->test->examples == kLmStreams * scored);
+
+  // The test loss is the mean over every token of the split, each row read as one stream.
+  const double brute = BruteForceTokenLoss(**trainer, test_tokens, scored, 0);
+  CHECK(result->test->loss == Approx(brute).epsilon(1e-6));
+  // Sanity: zeroing the state at every window changes the mean by far more than that tolerance (1.8e-3 of it).
+  CHECK(std::abs(BruteForceTokenLoss(**trainer, test_tokens, scored, kLmSteps) - brute) > 1e-3);
+
+  const std::vector<std::string> metrics = Lines(ReadAll(dir.path / "lm.jsonl"));
+  REQUIRE(metrics.size() == 6 + 3);  // test passes at 0 (test_initialization) and 3, and the final one at 6
+  int train_lines = 0;
+  for (const std::string& line : metrics) {
+    INFO(line);
+    const double perplexity = JsonField(line, "perplexity");
+    CHECK(perplexity == Approx(std::exp(JsonField(line, "loss"))).epsilon(1e-8));
+    if (line.find("\"phase\":\"train\"") != std::string::npos) {
+      REQUIRE(train_lines < static_cast<int>(train_losses.size()));
+      CHECK(perplexity == Approx(std::exp(train_losses[train_lines++])).epsilon(1e-8));
+    }
+  }
+  CHECK(train_lines == 6);
+  CHECK(JsonField(metrics.back(), "perplexity") == Approx(std::exp(brute)).epsilon(1e-5));
+  const std::vector<std::string> lines = Lines(ReadAll(dir.path / "lm.log"));
+  CHECK(Count(lines, "    Test net output #2: perplexity = ") == 3);
+  char final_line[64];
+  std::snprintf(final_line, sizeof(final_line), "Test net output #2: perplexity = %.2f", std::exp(result->test->loss));
+  CHECK(Count(lines, final_line) >= 1);
+
+  // TensorBoard gets the same numbers under "train/perplexity" and "test/perplexity".
+  const std::string events = ReadAll(result->tensorboard_events);
+  CHECK(events.find("train/perplexity") != std::string::npos);
+  CHECK(events.find("test/perplexity") != std::string::npos);
 }
 
 TEST_CASE("the train loop refuses a trainer at max_iter and a test interval without test data", "[cli]") {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -181,10 +182,15 @@ int RunTrain(const Verb& verb, const Args& args) {
   signals.reset();  // a signal during the summary below ends the process as usual
   if (!result.ok()) return fail(result.status());
   if (result->test) {
-    char line[160];
+    // A language model's quality is its perplexity per token, exp(loss) (runtime/train_loop.h).
+    char perplexity[48] = "";
+    if (runtime::HasPerTokenLoss(trainer.eval_graph())) {
+      std::snprintf(perplexity, sizeof(perplexity), ", perplexity = %.2f", std::exp(result->test->loss));
+    }
+    char line[200];
     std::snprintf(line, sizeof(line),
-                  "Final test accuracy = %.4f, loss = %.4f (after iteration %lld, %lld test examples)",
-                  result->test->accuracy, result->test->loss, static_cast<long long>(result->iteration),
+                  "Final test accuracy = %.4f, loss = %.4f%s (after iteration %lld, %lld test examples)",
+                  result->test->accuracy, result->test->loss, perplexity, static_cast<long long>(result->iteration),
                   static_cast<long long>(result->test->examples));
     (*log)->Info(line);
   }
