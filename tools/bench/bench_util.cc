@@ -33,35 +33,6 @@ std::map<std::string, Verb>& Registry() {
   return registry;
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "unknown";
-}
-
-std::string GpuName(Device device) {
-#ifdef SIEVE_WITH_CUDA
-  cudaDeviceProp prop{};
-  if (device.is_cuda() && cudaGetDeviceProperties(&prop, device.index) == cudaSuccess) return prop.name;
-#endif
-  return "";
-}
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Shortest faithful form for a finite number; JSON has no NaN or infinity.
 std::string JsonNumber(double v) {
   if (!std::isfinite(v)) return "null";
@@ -78,6 +49,35 @@ std::string Fixed(std::optional<double> v, int digits) {
 }
 
 }  // namespace
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string GpuName(Device device) {
+#ifdef SIEVE_WITH_CUDA
+  cudaDeviceProp prop{};
+  if (device.is_cuda() && cudaGetDeviceProperties(&prop, device.index) == cudaSuccess) return prop.name;
+#endif
+  return "";
+}
 
 bool RegisterVerb(const char* name, const char* help, VerbFn run) {
   return Registry().emplace(name, Verb{name, help, run}).second;

@@ -102,6 +102,13 @@ bool WriteJson(const std::string& path, const std::string& verb, const Options& 
 /// code: 0, or 1 after printing why the report could not be written.
 int FinishReport(const std::string& verb, const Options& options, const std::vector<Row>& rows);
 
+/// The CPU's model name from /proc/cpuinfo ("unknown" when it is not there), as the JSON's machine reports it.
+std::string CpuModel();
+/// The name of a CUDA device (as the JSON's machine.gpu); "" for the CPU or in a build without CUDA.
+std::string GpuName(Device device);
+/// The current UTC time as "YYYY-MM-DDTHH:MM:SSZ", as the JSON's date.
+std::string UtcNow();
+
 /// Escapes a string for a JSON string literal (quotes, backslashes, control characters).
 std::string JsonEscape(const std::string& s);
 

@@ -19,7 +19,7 @@ void PrintUsage(std::FILE* out) {
                "\n"
                "options:\n"
                "  --json PATH         also write the results as JSON to PATH\n"
-               "  --quick             reduced matrix (about a minute)\n"
+               "  --quick             reduced matrix (about a minute; zoo: a few)\n"
                "  --reps N            timed repetitions per variant (default: the verb's)\n"
                "  --threads N         OpenMP/OpenBLAS threads (default: one per core)\n"
                "  --device cpu|cuda   where tensors live (default cpu; cuda needs a CUDA build and a GPU)\n"

@@ -122,45 +122,6 @@ class GemmFloor {
   std::vector<Sgemm> gemms_;
 };
 
-// --- PyTorch -----------------------------------------------------------------------------------------
-
-// One thread setting of the probe: what is passed to the peer (0: its default) and how it reads.
-struct ThreadSetting {
-  int threads;   // passed to the peer: 0 for its default
-  int resolved;  // the torch thread count that means
-  std::string label;
-};
-
-std::vector<ThreadSetting> ThreadSettings(int default_threads) {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<ThreadSetting> settings;
-  for (int t : {1, 2, cores}) {
-    const bool seen =
-        std::any_of(settings.begin(), settings.end(), [&](const ThreadSetting& s) { return s.threads == t; });
-    if (!seen && t != default_threads) settings.push_back({t, t, "threads=" + std::to_string(t)});
-  }
-  // The default as PyTorch picks it itself; when it equals an explicit setting it is that one.
-  settings.push_back({0, default_threads, "threads=default(" + std::to_string(default_threads) + ")"});
-  return settings;
-}
-
-// Probes the settings in alternating blocks on one model and returns their timings (same order).
-StatusOr<std::vector<Timing>> ProbeThreads(PyTorchPeer& peer, const std::vector<ThreadSetting>& settings, int rounds) {
-  std::vector<std::vector<double>> samples(settings.size());
-  for (int r = 0; r < rounds; ++r) {
-    for (size_t i = 0; i < settings.size(); ++i) {
-      // The first step after a switch pays for the thread pool's resize: untimed.
-      SIEVE_ASSIGN_OR_RETURN(PeerSteps warm, peer.Step(1, settings[i].threads));
-      SIEVE_ASSIGN_OR_RETURN(PeerSteps steps, peer.Step(kBlock));
-      samples[i].insert(samples[i].end(), steps.ms.begin(), steps.ms.end());
-      std::this_thread::sleep_for(kSettle);
-    }
-  }
-  std::vector<Timing> timings;
-  for (auto& s : samples) timings.push_back(Timing::FromSamples(std::move(s)));
-  return timings;
-}
-
 // --- Sieve ---------------------------------------------------------------------------------------------
 
 // The MLP as a Sieve network: FC + ReLU (+ Dropout(p) when p > 0) per hidden layer, the output FC and
@@ -275,8 +236,8 @@ std::unique_ptr<PyTorchPeer> StartPeer(const PeerLaunch& launch, double dropout,
   build.momentum = kMomentum;
   StatusOr<PeerModel> model = peer->Build(build);
   const std::vector<ThreadSetting> settings = ThreadSettings(info.default_threads);
-  StatusOr<std::vector<Timing>> probe =
-      model.ok() ? ProbeThreads(*peer, settings, probe_rounds) : StatusOr<std::vector<Timing>>(model.status());
+  StatusOr<std::vector<Timing>> probe = model.ok() ? ProbeThreads(*peer, settings, probe_rounds, kBlock, kSettle)
+                                                   : StatusOr<std::vector<Timing>>(model.status());
   if (!probe.ok()) {
     std::printf("PyTorch peer failed, continuing without it: %s\n", probe.status().message().c_str());
     return nullptr;

@@ -1,6 +1,6 @@
-// The PyTorch peer's C++ end: process spawning over two pipes, the line protocol of peer.py, and a
-// minimal JSON reader for its replies (objects, arrays, strings, numbers, booleans, null: all that
-// peer.py writes; not a general JSON library).
+// The PyTorch peer's C++ end: process spawning over two pipes, the line protocol of peer.py, a minimal
+// JSON reader for its replies (objects, arrays, strings, numbers, booleans, null: all that peer.py
+// writes; not a general JSON library), and the thread probe.
 #include "tools/bench/pytorch_peer.h"
 
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -360,6 +361,8 @@ StatusOr<std::unique_ptr<PyTorchPeer>> PyTorchPeer::Start(const PeerLaunch& laun
     const Json* threads = h.Find("default_threads");
     if (threads != nullptr && std::holds_alternative<double>(threads->value))
       peer->info_.default_threads = static_cast<int>(std::get<double>(threads->value));
+    const Json* cuda = h.Find("cuda");
+    peer->info_.cuda = cuda != nullptr && std::holds_alternative<bool>(cuda->value) && std::get<bool>(cuda->value);
     return peer;
   }
   return Unavailable(tried);
@@ -442,10 +445,14 @@ StatusOr<std::string> PyTorchPeer::Request(const std::string& json) {
 }
 
 StatusOr<PeerModel> PyTorchPeer::Build(const PeerBuild& build) {
-  const std::string request =
-      "{\"cmd\": \"build\", \"model\": " + build.model_json + ", \"batch\": " + std::to_string(build.batch) +
-      ", \"optimizer\": {\"kind\": \"sgd\", \"lr\": " + Number(build.lr) + ", \"momentum\": " + Number(build.momentum) +
-      "}, \"threads\": " + std::to_string(build.threads) + ", \"seed\": " + std::to_string(build.seed) + "}";
+  const std::string optimizer = !build.optimizer_json.empty() ? build.optimizer_json
+                                                              : "{\"kind\": \"sgd\", \"lr\": " + Number(build.lr) +
+                                                                    ", \"momentum\": " + Number(build.momentum) + "}";
+  const std::string request = "{\"cmd\": \"build\", \"model\": " + build.model_json +
+                              ", \"batch\": " + std::to_string(build.batch) + ", \"optimizer\": " + optimizer +
+                              ", \"threads\": " + std::to_string(build.threads) +
+                              ", \"seed\": " + std::to_string(build.seed) + ", \"id\": \"" + JsonEscape(build.id) +
+                              "\", \"device\": \"" + JsonEscape(build.device) + "\"}";
   SIEVE_ASSIGN_OR_RETURN(std::string line, Request(request));
   SIEVE_ASSIGN_OR_RETURN(Json reply, ParseReply(line));
   PeerModel model;
@@ -454,11 +461,15 @@ StatusOr<PeerModel> PyTorchPeer::Build(const PeerBuild& build) {
   SIEVE_ASSIGN_OR_RETURN(model.forward_flops, Field<double>(reply, "flops"));
   model.parameters = static_cast<int64_t>(parameters);
   model.threads = static_cast<int>(threads);
+  if (reply.Find("sieve_parameters") != nullptr) {
+    SIEVE_ASSIGN_OR_RETURN(double sieve_parameters, Field<double>(reply, "sieve_parameters"));
+    model.sieve_parameters = static_cast<int64_t>(sieve_parameters);
+  }
   return model;
 }
 
-StatusOr<PeerSteps> PyTorchPeer::Step(int n, std::optional<int> threads) {
-  std::string request = "{\"cmd\": \"step\", \"n\": " + std::to_string(n);
+StatusOr<PeerSteps> PyTorchPeer::Step(int n, std::optional<int> threads, const std::string& id) {
+  std::string request = "{\"cmd\": \"step\", \"n\": " + std::to_string(n) + ", \"id\": \"" + JsonEscape(id) + "\"";
   if (threads) request += ", \"threads\": " + std::to_string(*threads);
   SIEVE_ASSIGN_OR_RETURN(std::string line, Request(request + "}"));
   SIEVE_ASSIGN_OR_RETURN(Json reply, ParseReply(line));
@@ -473,6 +484,38 @@ StatusOr<PeerSteps> PyTorchPeer::Step(int n, std::optional<int> threads) {
                "PyTorch peer ran " << steps.ms.size() << " steps, asked for " << n);
   SIEVE_ASSIGN_OR_RETURN(steps.last_loss, Field<double>(reply, "loss"));
   return steps;
+}
+
+// --- Thread probe -------------------------------------------------------------------------------
+
+std::vector<ThreadSetting> ThreadSettings(int default_threads) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<ThreadSetting> settings;
+  for (int t : {1, 2, cores}) {
+    const bool seen =
+        std::any_of(settings.begin(), settings.end(), [&](const ThreadSetting& s) { return s.threads == t; });
+    if (!seen && t != default_threads) settings.push_back({t, t, "threads=" + std::to_string(t)});
+  }
+  // The default as PyTorch picks it itself; when it equals an explicit setting it is that one.
+  settings.push_back({0, default_threads, "threads=default(" + std::to_string(default_threads) + ")"});
+  return settings;
+}
+
+StatusOr<std::vector<Timing>> ProbeThreads(PyTorchPeer& peer, const std::vector<ThreadSetting>& settings, int rounds,
+                                           int block, std::chrono::milliseconds settle, const std::string& id) {
+  std::vector<std::vector<double>> samples(settings.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < settings.size(); ++i) {
+      // The first step after a switch pays for the thread pool's resize: untimed.
+      SIEVE_ASSIGN_OR_RETURN(PeerSteps warm, peer.Step(1, settings[i].threads, id));
+      SIEVE_ASSIGN_OR_RETURN(PeerSteps steps, peer.Step(block, std::nullopt, id));
+      samples[i].insert(samples[i].end(), steps.ms.begin(), steps.ms.end());
+      std::this_thread::sleep_for(settle);
+    }
+  }
+  std::vector<Timing> timings;
+  for (auto& s : samples) timings.push_back(Timing::FromSamples(std::move(s)));
+  return timings;
 }
 
 }  // namespace sieve::bench

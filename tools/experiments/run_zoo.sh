@@ -6,7 +6,8 @@
 # train.log and metrics.jsonl, the wall seconds and the final test line of the log. The accuracy studies of
 # docs/ and the measured results of the models/*/README.md files are runs of this script; the plots and
 # tables come from tools/plots/ reading the index. A (solver, seed) already in the index is skipped, so the
-# same command resumes an interrupted study; a run cut short is trained again from its start.
+# same command resumes an interrupted study; a run cut short (killed, or stopped by a signal) is not indexed
+# and is trained again from its start.
 #
 # Usage: tools/experiments/run_zoo.sh BUILD_DIR OUT_DIR SOLVER [SOLVER ...]
 #   e.g. SEEDS="1 2 3" nohup tools/experiments/run_zoo.sh build models/runs/vgg \
@@ -51,6 +52,11 @@ run_one() {
     return 1
   fi
   end=$(date +%s.%N)
+  # SIGINT/SIGTERM make `sieve train` snapshot and stop with exit 0: such a run is not finished.
+  if grep -q '\] Stopped at iteration' "$log"; then
+    echo "run_zoo: STOPPED EARLY: $solver seed $seed (see $log); not indexed" >&2
+    return 1
+  fi
   run_dir=$(sed -n 's/.*\] Run folder \(.*\)$/\1/p' "$log" | tail -1)
   final=$(sed -n 's/.*\] \(Final test .*\)$/\1/p' "$log" | tail -1)
   # One write of one line: concurrent runs may append to the same index.

@@ -71,5 +71,6 @@ cat <<'EOF'
 
 bundle: ready. On the GPU machine, from the repository root (the device tool's `run`):
   run(command="bash tools/gpu/run.sh", carry=["gpu-bundle"], timeout_s=540)
-Its logs come back from $OUT: summary.txt, nvidia-smi.txt, cuda_tests.log, bench.log, matmul_gpu.json.
+Its logs come back from $OUT: summary.txt, nvidia-smi.txt, cuda_tests.log, bench.log, matmul_gpu.json,
+zoo.log, zoo_gpu.json, zoo_gpu.md.
 EOF

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Runs THERE, on the lent GPU machine, from the repository root, with $OUT naming an empty output
-# folder: checks the GPU, runs the [cuda] tests and then the GPU MatMul benchmark from the bundle that
-# tools/gpu/bundle.sh made here, and writes everything to $OUT. Every step has a timeout and a failing
-# step stops the run with a line that names it (in $OUT/summary.txt and on stdout); on a machine
-# without a GPU it stops within seconds. It never builds anything: that machine has no packages.
+# folder: checks the GPU, runs the [cuda] tests, the GPU MatMul benchmark and then the zoo's benchmark
+# matrix against PyTorch CUDA (`sieve-bench zoo --device cuda`) from the bundle that tools/gpu/bundle.sh
+# made here, and writes everything to $OUT. Every step has a timeout, and the whole script a budget that
+# caps them (8 minutes: what a device session allows with room to rerun); a failing step stops the run
+# with a line that names it (in $OUT/summary.txt and on stdout); on a machine without a GPU it stops
+# within seconds. It never builds anything: that machine has no packages.
 #   SIEVE_GPU_BUNDLE        the bundle folder (default gpu-bundle/ in the repository root)
-#   SIEVE_GPU_TEST_TIMEOUT  seconds for the [cuda] tests (default 300)
-#   SIEVE_GPU_BENCH_TIMEOUT seconds for the benchmark (default 180)
+#   SIEVE_GPU_BUDGET        seconds for the whole script (default 470); each step gets at most what is left
+#   SIEVE_GPU_TEST_TIMEOUT  seconds for the [cuda] tests (default 240)
+#   SIEVE_GPU_BENCH_TIMEOUT seconds for the MatMul benchmark (default 90)
+#   SIEVE_GPU_ZOO_TIMEOUT   seconds for the zoo matrix (default 240)
+#   SIEVE_GPU_ZOO_ARGS      its options (default "--reps 20": every rate, the SPEC's 20 timed steps)
 #   SIEVE_GPU_SANITIZE=1    also run the [cuda] tests of MatMul and the kernels under compute-sanitizer
 #                           memcheck after the plain run (output: sanitizer.log)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bundle=${SIEVE_GPU_BUNDLE:-$root/gpu-bundle}
-test_timeout=${SIEVE_GPU_TEST_TIMEOUT:-300}
-bench_timeout=${SIEVE_GPU_BENCH_TIMEOUT:-180}
+deadline=$((SECONDS + ${SIEVE_GPU_BUDGET:-470}))
+test_timeout=${SIEVE_GPU_TEST_TIMEOUT:-240}
+bench_timeout=${SIEVE_GPU_BENCH_TIMEOUT:-90}
+zoo_timeout=${SIEVE_GPU_ZOO_TIMEOUT:-240}
+zoo_args=${SIEVE_GPU_ZOO_ARGS:---reps 20}
 if [[ -z ${OUT:-} ]]; then
   echo "run.sh: OUT must name the output folder" >&2
   exit 2
@@ -68,6 +76,18 @@ if ! starts "$libpath"; then
   note "using the bundled C++ runtime (the machine's is older than the build machine's)"
 fi
 
+# A step's timeout: its own, or what is left of the script's budget when that is less (then at least
+# 10 s, so that a step never starts only to be killed at once; `fail` when even that is not left).
+# (It runs in a command substitution, so its failure line goes to stderr and the summary; set -e stops.)
+capped() {
+  local left=$((deadline - SECONDS))
+  if ((left < 10)); then
+    echo "run.sh: FAILED: the script's budget (SIEVE_GPU_BUDGET) is spent before the $2" | tee -a "$summary" >&2
+    exit 1
+  fi
+  echo $(($1 < left ? $1 : left))
+}
+
 # Runs a command with the libraries above under a timeout, its output on stdout and in $OUT/<log>.
 # Sets `status`, and `timed_out` to 1 when the timeout, not the command, ended it (a Catch2 binary
 # exits with its count of failed assertions, which may be any number, 124 included).
@@ -82,6 +102,7 @@ run_step() {
 }
 
 # --- [cuda] tests ------------------------------------------------------------------------------------
+test_timeout=$(capped "$test_timeout" "[cuda] tests")
 note "[cuda] tests (timeout ${test_timeout}s)"
 run_step "$test_timeout" cuda_tests.log "$tests" --require-gpu "[cuda]" --durations yes
 if ((timed_out)); then
@@ -97,6 +118,7 @@ note "[cuda] tests passed"
 if [[ ${SIEVE_GPU_SANITIZE:-0} == 1 ]]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   [[ -x $sanitizer ]] || fail "SIEVE_GPU_SANITIZE=1 but compute-sanitizer is neither on the PATH nor in CUDA's bin"
+  test_timeout=$(capped "$test_timeout" "compute-sanitizer run")
   note "compute-sanitizer memcheck on the [cuda] tests of MatMul and the kernels (timeout ${test_timeout}s)"
   run_step "$test_timeout" sanitizer.log "$sanitizer" --tool memcheck --error-exitcode 99 \
     "$tests" --require-gpu "[cuda][matmul],[cuda][kernels]"
@@ -115,8 +137,25 @@ if ! grep -q -- "--device" <<<"$help"; then
   note "sieve-bench has no --device flag: GPU MatMul benchmark skipped"
   exit 0
 fi
+bench_timeout=$(capped "$bench_timeout" "MatMul benchmark")
 note "sieve-bench matmul --device cuda (timeout ${bench_timeout}s)"
 run_step "$bench_timeout" bench.log "$bench" matmul --device cuda --json "$OUT/matmul_gpu.json"
 ((timed_out)) && fail "sieve-bench matmul timed out after ${bench_timeout}s; see bench.log"
 ((status == 0)) || fail "sieve-bench matmul failed (exit $status); see bench.log"
 note "benchmark done: matmul_gpu.json"
+
+# --- The zoo's benchmark matrix against PyTorch CUDA ----------------------------------------------------
+# The peer script and the zoo come from this tree (the bundle holds binaries only); the data sets are not
+# carried, so the models train on synthetic batches of their data's shape (the report says so per model).
+if ! grep -q "^  zoo " <<<"$help"; then
+  note "sieve-bench has no zoo verb: zoo matrix skipped"
+  exit 0
+fi
+zoo_timeout=$(capped "$zoo_timeout" "zoo matrix")
+read -r -a zoo_extra <<<"$zoo_args"
+note "sieve-bench zoo --device cuda ${zoo_args} (timeout ${zoo_timeout}s)"
+run_step "$zoo_timeout" zoo.log "$bench" zoo --device cuda "${zoo_extra[@]}" --zoo "$root/models" \
+  --pytorch "$root/tools/bench/pytorch/peer.py" --json "$OUT/zoo_gpu.json" --markdown "$OUT/zoo_gpu.md"
+((timed_out)) && fail "sieve-bench zoo timed out after ${zoo_timeout}s (its per-model tables are in zoo.log)"
+((status == 0)) || fail "sieve-bench zoo failed (exit $status); see zoo.log"
+note "zoo matrix done: zoo_gpu.json, zoo_gpu.md"
