@@ -2,7 +2,8 @@
 # The README's entry point: set up, build, and run one job.
 #   tools/dev.sh train   set up, build, and train the default model with `sieve train --solver
 #                        models/fashion_mlp/solver.prototxt` (extra arguments go to it, e.g. --gpu 0)
-#   tools/dev.sh test    set up, build, and run the whole test suite through ctest
+#   tools/dev.sh test    set up, build, prepare the Jane Austen corpus (the model zoo's language models
+#                        train on it in the tests) and run the whole test suite through ctest
 #   tools/dev.sh build   set up and build only
 # Environment: SIEVE_BUILD_DIR (default build), SIEVE_CMAKE_ARGS (extra configure flags).
 set -euo pipefail
@@ -23,6 +24,9 @@ cmake --build "$build" -j "$jobs"
 
 case "$job" in
   train) "$build/tools/sieve/sieve" train --solver models/fashion_mlp/solver.prototxt "${@:2}" ;;
-  test) ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600 ;;
+  test)
+    bash tools/data/prepare_austen.sh  # idempotent: a prepared corpus is left as it is
+    ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 600
+    ;;
   build) ;;
 esac
