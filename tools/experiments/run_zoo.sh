@@ -2,8 +2,8 @@
 # Trains zoo models (or any solver files) with several seeds through `sieve train`, JOBS runs at a time,
 # each single-threaded and under `nice -n 5` (the machine is shared), and appends one JSON line per
 # finished run to OUT_DIR/index.jsonl: the model (the solver's folder name), the variant (the solver file's
-# name without "solver_" and ".prototxt"; "main" for solver.prototxt), the seed, the run folder holding
-# train.log and metrics.jsonl, the wall seconds and the final test line of the log. The accuracy studies of
+# name without "solver_" and ".prototxt"; for solver.prototxt the dropout kind of its net, e.g. "row"), the
+# seed, the run folder holding train.log and metrics.jsonl, the wall seconds and the final test line of the log. The accuracy studies of
 # docs/ and the measured results of the models/*/README.md files are runs of this script; the plots and
 # tables come from tools/plots/ reading the index. A (solver, seed) already in the index is skipped, so the
 # same command resumes an interrupted study; a run cut short (killed, or stopped by a signal) is not indexed
@@ -38,7 +38,13 @@ run_one() {
   model=$(basename "$(dirname "$(realpath "$solver")")")
   base=$(basename "$solver" .prototxt)
   variant=${base#solver_}
-  [[ $base == solver ]] && variant=main
+  if [[ $base == solver ]]; then
+    # The model's recommended variant is named by its dropout kind: "row", "sensitivity", ...
+    local net
+    net=$(dirname "$solver")/$(sed -n 's/^net: *"\([^"]*\)".*/\1/p' "$solver")
+    variant=$(sed -n 's/.*dropout_param {.*kind: *\([A-Z_]*\).*/\1/p' "$net" | head -1 | tr 'A-Z' 'a-z')
+    variant=${variant:-main}
+  fi
   if grep -q "\"solver\":\"$solver\",\"seed\":$seed," "$out/index.jsonl"; then
     echo "run_zoo: $solver seed $seed already in $out/index.jsonl"
     return 0
