@@ -23,6 +23,9 @@
 namespace sieve::cli {
 namespace {
 
+// The smallest per-layer time the table prints (it prints ms to 3 decimals).
+constexpr double kTimeResolutionMs = 5e-4;
+
 // Per layer, summed over the timed iterations.
 struct LayerTime {
   double forward_ms = 0.0, backward_ms = 0.0;
@@ -164,8 +167,15 @@ void PrintProfile(const Profile& configured, const Profile* dense, const std::st
     if (dense) {
       total_dense.forward_ms += base.forward_ms;
       total_dense.backward_ms += base.backward_ms;
-      std::printf(" %10.3f %10.3f %7.2fx", base.forward_ms, base.backward_ms,
-                  (base.forward_ms + base.backward_ms) / std::max(t.forward_ms + t.backward_ms, 1e-9));
+      std::printf(" %10.3f %10.3f", base.forward_ms, base.backward_ms);
+      // A layer the configured run does not execute (an ARD dropout layer, folded into the MatMuls' patterns)
+      // shows 0.000 ms: a ratio to it says nothing.
+      const double ms = t.forward_ms + t.backward_ms;
+      if (ms < kTimeResolutionMs) {
+        std::printf(" %8s", "-");
+      } else {
+        std::printf(" %7.2fx", (base.forward_ms + base.backward_ms) / ms);
+      }
     }
     if (t.dense_flops > 0) {
       std::printf(" %10.3f\n", static_cast<double>(t.executed_flops) / static_cast<double>(t.dense_flops));
