@@ -4,7 +4,10 @@
 // plane accumulate into the same cells. Each output row is split once into left padding, interior
 // and right padding (ranges tabled per call, so the hot loops hold no divisions or bounds checks);
 // unit-stride interior spans are single memcpy calls, and strides 1 and 2 are compiled as
-// constants so the strided loops vectorise.
+// constants so the strided loops vectorise. Called from inside a parallel region (the implicit-GEMM
+// convolution's per-image team, ops/matmul/matmul_cpu_conv.cc) they run on the calling thread.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -81,7 +84,7 @@ void Im2ColRows(const float* x, int64_t batch, const ConvGeometry& g, const Chan
   const int64_t kernel_area = g.kernel_area(), rows = KeptCount(channels, g) * kernel_area, tasks = batch * rows;
   const std::vector<AxisSpan> row_spans = AxisSpans(g.kernel_h, g.dilation_h, g.pad_h, g.stride_h, g.height, out_h);
   const std::vector<AxisSpan> col_spans = AxisSpans(g.kernel_w, g.dilation_w, g.pad_w, g.stride_w, g.width, out_w);
-#pragma omp parallel for schedule(static) if (tasks * out_plane >= kParallelElements)
+#pragma omp parallel for schedule(static) if (tasks * out_plane >= kParallelElements && !omp_in_parallel())
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / rows, row = t % rows;
     const int64_t rank = row / kernel_area, ki = (row % kernel_area) / g.kernel_w, kj = row % g.kernel_w;
@@ -111,7 +114,8 @@ void Col2ImPlanes(const float* col, int64_t ld_col, int64_t col_offset, int64_t 
   const int64_t kernel_area = g.kernel_area(), in_plane = g.in_plane(), tasks = batch * kept;
   const std::vector<AxisSpan> row_spans = AxisSpans(g.kernel_h, g.dilation_h, g.pad_h, g.stride_h, g.height, out_h);
   const std::vector<AxisSpan> col_spans = AxisSpans(g.kernel_w, g.dilation_w, g.pad_w, g.stride_w, g.width, out_w);
-#pragma omp parallel for schedule(static) if (tasks * kernel_area * out_plane >= kParallelElements)
+#pragma omp parallel for schedule(static) if (tasks * kernel_area * out_plane >= kParallelElements && \
+                                              !omp_in_parallel())
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / kept, rank = t % kept;
     float* plane = dx + (b * g.channels + ChannelAt(channels, rank)) * in_plane;

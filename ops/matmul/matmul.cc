@@ -6,6 +6,7 @@
 
 #include "framework/logging.h"
 #include "ops/check.h"
+#include "ops/matmul/implicit_conv.h"
 
 namespace sieve::ops {
 
@@ -67,6 +68,7 @@ std::string MatMulAttr::ToString() const {
     }
   }
   if (tile) os << ", " << tile->pattern.ToString() << " on " << DimName(tile->rows) << "x" << DimName(tile->cols);
+  if (conv) os << ", implicit conv " << ConvRoleName(conv->role) << " " << conv->geometry.ToString();
   os << ")";
   return os.str();
 }
@@ -84,6 +86,11 @@ int64_t MatMulArgs::StoredExtent(Dim d, char operand) const {
 }
 
 StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tensor& c, const MatMulAttr& attr) {
+  if (attr.conv) {
+    MatMulArgs args{a, b, c, attr};
+    SIEVE_RETURN_IF_ERROR(ValidateImplicitConv(a, b, c, attr, args));
+    return args;
+  }
   const std::array<std::pair<char, const Tensor*>, 3> operands = {{{'a', &a}, {'b', &b}, {'c', &c}}};
   auto shapes = [&] {
     return "A " + ShapeToString(a.shape()) + (attr.trans_a ? "^T" : "") + ", B " + ShapeToString(b.shape()) +
@@ -147,10 +154,11 @@ StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tens
   return args;
 }
 
-int64_t DenseFlops(const MatMulArgs& args) { return 2 * args.M * args.N * args.K; }
+int64_t DenseFlops(const MatMulArgs& args) { return 2 * args.M * args.N * args.K * args.batch; }
 
 int64_t ExecutedFlops(const MatMulArgs& args) {
-  if (!args.attr.tile) return 2 * args.Kept(Dim::kM) * args.Kept(Dim::kN) * args.Kept(Dim::kK);
+  // An implicit convolution carries no tile pattern (validated); its GEMM runs once per image.
+  if (!args.attr.tile) return 2 * args.Kept(Dim::kM) * args.Kept(Dim::kN) * args.Kept(Dim::kK) * args.batch;
   const TileSelection& t = *args.attr.tile;
   auto dense = [&](Dim d) { return d == Dim::kM ? args.M : d == Dim::kN ? args.N : args.K; };
   Dim third = Dim::kM;

@@ -25,6 +25,7 @@
 
 #include "framework/status.h"
 #include "framework/tensor.h"
+#include "ops/kernels/im2col.h"
 #include "ops/matmul/pattern.h"
 
 namespace sieve::ops {
@@ -53,6 +54,29 @@ struct TileSelection {
   Dim cols = Dim::kK;
 };
 
+/// An implicit-GEMM convolution (cuDNN's IMPLICIT_GEMM): the MatMul is one GEMM per image of an NCHW
+/// batch, one of whose operands is that image's im2col matrix (ops/kernels/im2col.h), built a piece at
+/// a time by the implementation and never materialised for the whole batch. With col(x[n]) the
+/// (Cin*kh*kw) x (Ho*Wo) column matrix of image n of x and t[n] image n of an NCHW tensor t viewed as
+/// a C x (H*W) matrix, per role:
+///
+///   kForward     C[n] = alpha * A · col(B[n]) + beta * C[n]            A = W [Cout, Cin*kh*kw], B = x, C = y
+///   kGradWeight  C    = alpha * sum_n A[n] · col(B[n])^T + beta * C    A = dy, B = x, C = dW [Cout, Cin*kh*kw]
+///   kGradInput   C[n] = col2im(alpha * A^T · B[n]) + beta * C[n]       A = W, B = dy, C = dx
+///
+/// (col2im: the adjoint of im2col). M, N and K are one image's GEMM extents (kForward Cout, Ho*Wo,
+/// Cin*kh*kw; kGradWeight Cout, Cin*kh*kw, Ho*Wo; kGradInput Cin*kh*kw, Ho*Wo, Cout); trans_a and
+/// trans_b stay false (the role fixes the transposes). The im2col dimension (kForward K, kGradWeight
+/// N, kGradInput M) alone may carry a selection: a ChannelSet keeping whole blocks of kh*kw indices
+/// (kept map c keeps c*kh*kw ... c*kh*kw + kh*kw - 1, as a grouped channel use resolves), Full in every
+/// operand. The column matrix is then built for the kept maps only; W's columns of dropped maps are
+/// not read, dW's are not written, and dx's dropped maps are not written (as any Full output).
+struct ImplicitConv {
+  enum class Role : uint8_t { kForward, kGradWeight, kGradInput };
+  Role role = Role::kForward;
+  ConvGeometry geometry;  // one input image: channels = Cin, height, width, kernel, stride, pad
+};
+
 /// Typed attributes of one MatMul: transposes, scalars and the dropout annotation.
 struct MatMulAttr {
   bool trans_a = false;  // A is stored K x M
@@ -61,6 +85,7 @@ struct MatMulAttr {
   float beta = 0.0f;
   std::optional<DimSelection> m, n, k;
   std::optional<TileSelection> tile;
+  std::optional<ImplicitConv> conv;  // set: an implicit-GEMM convolution over a batch of images
 
   const std::optional<DimSelection>& selection(Dim d) const { return d == Dim::kM ? m : d == Dim::kN ? n : k; }
   bool is_dense() const { return !m && !n && !k && !tile; }
@@ -71,7 +96,8 @@ struct MatMulAttr {
 struct MatMulArgs {
   Tensor a, b, c;
   MatMulAttr attr;
-  int64_t M = 0, N = 0, K = 0;  // dense extents
+  int64_t M = 0, N = 0, K = 0;  // dense extents (of one image's GEMM for an implicit convolution)
+  int64_t batch = 1;             // images of an implicit convolution, else 1
 
   /// Kept count of dimension d (its dense extent when unselected).
   int64_t Kept(Dim d) const;
@@ -83,8 +109,8 @@ struct MatMulArgs {
 /// Errors name both shapes and the offending dimension.
 StatusOr<MatMulArgs> MakeMatMulArgs(const Tensor& a, const Tensor& b, const Tensor& c, const MatMulAttr& attr);
 
-/// Floating-point operations this call really executes (2 per kept multiply-add),
-/// and what the same GEMM costs dense.
+/// Floating-point operations this call really executes (2 per kept multiply-add, over every image
+/// of an implicit convolution), and what the same GEMM costs dense.
 int64_t ExecutedFlops(const MatMulArgs& args);
 int64_t DenseFlops(const MatMulArgs& args);
 

@@ -15,6 +15,7 @@
 // (tP, dp*tP, q*tP) and Q with (tQ, dp*tQ, ((o - q) mod dp)*tQ). Classes write disjoint entries of C.
 // P is the tile dimension that indexes C (never K), so an output whose class keeps no K still
 // receives beta * C, as in the reference.
+// An implicit convolution (attr.conv) runs in matmul_cpu_conv.cc.
 #include <cblas.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <limits>
 
 #include "ops/kernels/gather_scatter.h"
+#include "ops/matmul/implicit_conv.h"
 #include "ops/matmul/kept_set.h"
 #include "ops/matmul/matmul.h"
 #include "ops/matmul/matmul_cpu_workspace.h"
@@ -197,8 +199,22 @@ class BlasMatMul final : public MatMulImpl {
   Status Supports(const MatMulArgs& args) const override {
     SIEVE_ENSURE(args.c.device().is_cpu(), StatusCode::kUnimplemented,
                  "blas runs CPU tensors; C is on " << args.c.device().ToString());
-    // Views multiply a leading dimension by a step, but never past the span of the tensor.
     constexpr int64_t kMaxBlasInt = std::numeric_limits<blasint>::max();
+    if (args.attr.conv) {
+      // One image's GEMM: W (and dW) [Cout, Cin*kh*kw], the column matrix [Cin*kh*kw, Ho*Wo] and
+      // one image of y / dy [Cout, Ho*Wo].
+      const int64_t cout = args.attr.conv->role == ImplicitConv::Role::kGradInput ? args.K : args.M;
+      const int64_t columns = args.attr.conv->geometry.channels * args.attr.conv->geometry.kernel_area();
+      const int64_t plane = args.attr.conv->geometry.out_plane();
+      const Tensor& weight = args.attr.conv->role == ImplicitConv::Role::kGradWeight ? args.c : args.a;
+      SIEVE_ENSURE(cout * std::max(weight.stride(0), columns) <= kMaxBlasInt && columns * plane <= kMaxBlasInt &&
+                       cout * plane <= kMaxBlasInt,
+                   StatusCode::kUnimplemented,
+                   "blas indexes with " << sizeof(blasint) * 8 << "-bit BLAS integers; an image's GEMM of "
+                                        << args.attr.ToString() << " is too large");
+      return Status::Ok();
+    }
+    // Views multiply a leading dimension by a step, but never past the span of the tensor.
     for (const Tensor* t : {&args.a, &args.b, &args.c}) {
       SIEVE_ENSURE(t->dim(0) * std::max(t->stride(0), t->dim(1)) <= kMaxBlasInt, StatusCode::kUnimplemented,
                    "blas indexes with " << sizeof(blasint) * 8 << "-bit BLAS integers; operand "
@@ -209,7 +225,9 @@ class BlasMatMul final : public MatMulImpl {
   }
 
   void Run(const MatMulArgs& args) const override {
-    if (args.attr.tile) {
+    if (args.attr.conv) {
+      cpu::RunImplicitConv(args);
+    } else if (args.attr.tile) {
       RunTiled(args);
     } else {
       RunPlan(args, PlanOf(args));

@@ -13,6 +13,11 @@
 // sets are generalised row patterns (k = tile, T = tile * dp), so each class is a selection problem
 // of the kind above. The leading dimension is an output dimension (M or N), so every output entry
 // lies in exactly one class and is written, if kept, by exactly one GEMM.
+// An implicit convolution (attr.conv) runs per chunk of images whose column matrix fits a scratch
+// budget: the CUDA im2col of the chunk's kept maps (ops/kernels/im2col.h) into scratch, then one
+// GEMM per image on its block of columns (grad-weight accumulating with beta = 1 after the first
+// image; grad-input writing the block and the chunk's col2im adding it into dx with beta). With a
+// selection W's kept columns are gathered once, and dW's are accumulated in scratch and scattered.
 // Not here: kernels (they live in ops/kernels/gather_scatter_cuda.cu) and any host fallback.
 #include <algorithm>
 #include <climits>
@@ -21,6 +26,8 @@
 #include "framework/cuda_check.h"
 #include "framework/cuda_context.h"
 #include "ops/kernels/gather_scatter.h"
+#include "ops/kernels/im2col.h"
+#include "ops/matmul/implicit_conv.h"
 #include "ops/matmul/matmul.h"
 
 namespace sieve::ops {
@@ -199,6 +206,106 @@ void RunTiled(const MatMulArgs& args, int device, cublasHandle_t handle) {
   }
 }
 
+// Floats of column matrix one chunk of images may take in scratch (64 MiB); a chunk holds at least one image.
+constexpr int64_t kConvColumnBudget = int64_t{1} << 24;
+
+// Row-major C[m x n] = alpha op(A) op(B) + beta C, as in Gemm, with explicit transposes.
+void RowMajorGemm(cublasHandle_t handle, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  SIEVE_CUBLAS_CHECK(cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                 Int(n), Int(m), Int(k), &alpha, b, Int(ldb), a, Int(lda), &beta, c, Int(ldc)));
+}
+
+// y = beta * y over `count` floats (beta == 0 overwrites).
+void ScaleVector(cublasHandle_t handle, float* y, int64_t count, float beta) {
+  if (beta == 0.0f) {
+    SIEVE_CUDA_CHECK(cudaMemsetAsync(y, 0, static_cast<size_t>(count) * sizeof(float), CudaStream()));
+    return;
+  }
+  for (int64_t first = 0; first < count; first += INT_MAX) {
+    const int64_t piece = std::min<int64_t>(INT_MAX, count - first);
+    SIEVE_CUBLAS_CHECK(cublasSscal(handle, Int(piece), &beta, y + first, 1));
+  }
+}
+
+void RunImplicitConv(const MatMulArgs& args, int device, cublasHandle_t handle) {
+  using Role = ImplicitConv::Role;
+  const ImplicitConvPlan p = PlanImplicitConv(args);
+  const MatMulAttr& attr = args.attr;
+  const int64_t rows = p.kept_rows(), plane = p.out_plane, cout = p.out_channels;
+  if (rows == 0) {
+    // The forward's sums are empty (y = beta * y); the backward roles write nothing.
+    if (p.role == Role::kForward) ScaleVector(handle, args.c.data<float>(), p.batch * p.out_image, attr.beta);
+    return;
+  }
+  // W_kept: W, or its kept columns gathered once.
+  const float* w = nullptr;
+  int64_t ldw = 0;
+  if (p.role != Role::kGradWeight) {
+    const Matrix stored = Stored(args.a);
+    w = stored.data;
+    ldw = stored.ld;
+    if (p.columns != nullptr) {
+      const int64_t ld = PackedLd(rows);
+      float* gathered = Scratch(device, CudaScratch::kMatMulA, cout, ld);
+      cuda::GatherSubmatrix(stored.data, stored.ld, stored.rows, stored.cols, nullptr, p.columns, gathered, ld);
+      w = gathered;
+      ldw = ld;
+    }
+  }
+  // dW accumulates in place, or (with a selection) in a scratch block scattered at the end.
+  Matrix dw_block;
+  if (p.role == Role::kGradWeight) {
+    dw_block = Stored(args.c);
+    if (p.columns != nullptr) {
+      const int64_t ld = PackedLd(rows);
+      dw_block = {Scratch(device, CudaScratch::kMatMulC, cout, ld), cout, rows, ld};
+    }
+  }
+  const int64_t chunk = std::clamp<int64_t>(kConvColumnBudget / (rows * plane), 1, p.batch);
+  const int64_t ld_col = chunk * plane;
+  float* col = Scratch(device, CudaScratch::kMatMulB, rows, ld_col);
+  const float* x = args.b.data<float>();  // forward and grad-weight
+  for (int64_t first = 0; first < p.batch; first += chunk) {
+    const int64_t count = std::min(chunk, p.batch - first);
+    switch (p.role) {
+      case Role::kForward: {
+        float* y = args.c.data<float>();
+        cuda::Im2Col(x + first * p.in_image, count, p.geometry, p.maps_or_null(), col, ld_col, 0);
+        for (int64_t i = 0; i < count; ++i)
+          RowMajorGemm(handle, false, false, cout, plane, rows, attr.alpha, w, ldw, col + i * plane, ld_col, attr.beta,
+                       y + (first + i) * p.out_image, plane);
+        break;
+      }
+      case Role::kGradWeight: {
+        const float* dy = args.a.data<float>();
+        cuda::Im2Col(x + first * p.in_image, count, p.geometry, p.maps_or_null(), col, ld_col, 0);
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t n = first + i;
+          // The first image applies beta in place; into the scratch block it overwrites.
+          const float beta = n > 0 ? 1.0f : p.columns != nullptr ? 0.0f : attr.beta;
+          RowMajorGemm(handle, false, true, cout, rows, plane, attr.alpha, dy + n * p.out_image, plane, col + i * plane,
+                       ld_col, beta, dw_block.data, dw_block.ld);
+        }
+        break;
+      }
+      case Role::kGradInput: {
+        const float* dy = args.b.data<float>();
+        for (int64_t i = 0; i < count; ++i)
+          RowMajorGemm(handle, true, false, rows, plane, cout, attr.alpha, w, ldw, dy + (first + i) * p.out_image,
+                       plane, 0.0f, col + i * plane, ld_col);
+        cuda::Col2Im(col, ld_col, 0, count, p.geometry, p.maps_or_null(), args.c.data<float>() + first * p.in_image,
+                     attr.beta);
+        break;
+      }
+    }
+  }
+  if (p.role == Role::kGradWeight && p.columns != nullptr) {
+    const Matrix dw = Stored(args.c);
+    cuda::ScatterSubmatrix(dw_block.data, dw_block.ld, dw.rows, dw.cols, nullptr, p.columns, dw.data, dw.ld, attr.beta);
+  }
+}
+
 class CublasMatMul final : public MatMulImpl {
  public:
   std::string_view name() const override { return "cublas"; }
@@ -207,6 +314,15 @@ class CublasMatMul final : public MatMulImpl {
   Status Supports(const MatMulArgs& args) const override {
     SIEVE_ENSURE(args.c.device().is_cuda(), StatusCode::kUnimplemented,
                  "cublas runs CUDA tensors only; C is " << args.c.ToString());
+    if (args.attr.conv) {
+      // One image's GEMM takes 32-bit extents; a chunk's columns (ld) stay below 2^24 by the budget.
+      const Tensor& weight = args.attr.conv->role == ImplicitConv::Role::kGradWeight ? args.c : args.a;
+      SIEVE_ENSURE(args.M <= kMaxExtent && args.N <= kMaxExtent && args.K <= kMaxExtent &&
+                       (weight.dim(0) <= 1 || weight.stride(0) <= kMaxExtent),
+                   StatusCode::kUnimplemented,
+                   "cublas takes 32-bit extents; an image's GEMM of " << args.attr.ToString() << " exceeds them");
+      return Status::Ok();
+    }
     SIEVE_ENSURE(args.M <= kMaxExtent && args.N <= kMaxExtent && args.K <= kMaxExtent, StatusCode::kUnimplemented,
                  "cublas takes 32-bit extents; M=" << args.M << ", N=" << args.N << ", K=" << args.K << " exceed "
                                                    << kMaxExtent);
@@ -222,7 +338,9 @@ class CublasMatMul final : public MatMulImpl {
     const int device = args.c.device().index;
     SetCudaDevice(device);
     cublasHandle_t handle = CublasHandle(device);
-    if (args.attr.tile) {
+    if (args.attr.conv) {
+      RunImplicitConv(args, device, handle);
+    } else if (args.attr.tile) {
       RunTiled(args, device, handle);
     } else {
       RunSelection(args, PlanOf(args, Dim::kM), PlanOf(args, Dim::kN), PlanOf(args, Dim::kK), device, handle);

@@ -3,5 +3,6 @@
 list(APPEND SIEVE_CUDA_TEST_SOURCES
   framework/memory_cuda_test.cc
   ops/kernels/gather_scatter_cuda_test.cc
+  ops/matmul/implicit_conv_cuda_test.cc
   ops/matmul/matmul_cuda_test.cc
 )
