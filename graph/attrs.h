@@ -4,8 +4,8 @@
 //
 // Attributes are the concrete arguments of one kernel call: ops::MatMulAttr is the MatMul's own
 // attribute, the others mirror the arguments of the helper kernels in ops/kernels/. Whatever a
-// dropout pattern decides (MatMul selections and alpha, bias columns, gathered rows and columns,
-// kept conv channels) is written into them by ResolveSiteUses (ir.h) each iteration.
+// dropout pattern decides (MatMul selections and alpha, bias columns, gathered rows and columns)
+// is written into them by ResolveSiteUses (ir.h) each iteration.
 #pragma once
 
 #include <cstddef>
@@ -63,14 +63,6 @@ struct SoftmaxXentAttr {
   float loss_weight = 1.0f;
 };
 
-/// Im2Col and Col2Im over the kept input channels (all when `channels` is absent); beta is
-/// Col2Im's.
-struct ConvAttr {
-  ops::ConvGeometry geometry;
-  std::optional<ops::ChannelSet> channels;
-  float beta = 0.0f;
-};
-
 /// Max and average pooling; the kind says which. beta is the backward's.
 struct PoolAttr {
   ops::ConvGeometry geometry;
@@ -91,10 +83,10 @@ struct FillAttr {
 };
 
 /// The attribute of a node; std::monostate for kinds without one (IndexRows, ScatterAddRows,
-/// LstmGates, LstmGatesBackward, Copy, Add, SwapLeadingAxes). Which alternative a kind carries is
+/// LstmGates, LstmGatesBackward, Copy, Add). Which alternative a kind carries is
 /// in its OpInfo.
 using NodeAttr = std::variant<std::monostate, ops::MatMulAttr, GatherAttr, ScatterAttr, BiasAttr, ActivationAttr,
-                              SoftmaxXentAttr, ConvAttr, PoolAttr, DropoutAttr, FillAttr>;
+                              SoftmaxXentAttr, PoolAttr, DropoutAttr, FillAttr>;
 
 namespace internal {
 template <typename T, typename Variant>
@@ -117,15 +109,14 @@ inline constexpr size_t kAttrIndex = internal::AlternativeIndex<T, NodeAttr>::va
 
 /// "none", "MatMulAttr", "GatherAttr", ... by alternative index.
 inline const char* AttrName(size_t index) {
-  constexpr const char* kNames[] = {"none",     "MatMulAttr",     "GatherAttr",      "ScatterAttr",
-                                    "BiasAttr", "ActivationAttr", "SoftmaxXentAttr", "ConvAttr",
-                                    "PoolAttr", "DropoutAttr",    "FillAttr"};
+  constexpr const char* kNames[] = {"none",           "MatMulAttr",      "GatherAttr", "ScatterAttr", "BiasAttr",
+                                    "ActivationAttr", "SoftmaxXentAttr", "PoolAttr",   "DropoutAttr", "FillAttr"};
   static_assert(std::size(kNames) == std::variant_size_v<NodeAttr>, "one name per NodeAttr alternative");
   return index < std::size(kNames) ? kNames[index] : "?";
 }
 inline const char* AttrName(const NodeAttr& attr) { return AttrName(attr.index()); }
 
-/// The attribute's beta (MatMul, Scatter, Bias, Conv, Pool attributes), or none.
+/// The attribute's beta (MatMul, Scatter, Bias, Pool attributes), or none.
 inline std::optional<float> AttrBeta(const NodeAttr& attr) {
   return std::visit(
       [](const auto& a) -> std::optional<float> {
@@ -138,6 +129,14 @@ inline std::optional<float> AttrBeta(const NodeAttr& attr) {
       attr);
 }
 
+/// "forward", "grad-weight", "grad-input" (as ops names them): the role of an implicit-GEMM
+/// convolution MatMul.
+inline const char* ConvRoleName(ops::ImplicitConv::Role role) {
+  constexpr const char* kNames[] = {"forward", "grad-weight", "grad-input"};
+  const auto i = static_cast<size_t>(role);
+  return i < std::size(kNames) ? kNames[i] : "?";
+}
+
 /// Which part of a node's attribute a dropout site's pattern decides.
 enum class SiteTarget : uint8_t {
   kMatMulM,     ///< MatMulAttr::m, a DimSelection
@@ -147,12 +146,11 @@ enum class SiteTarget : uint8_t {
   kBiasCols,    ///< BiasAttr::cols
   kRows,        ///< GatherAttr / ScatterAttr rows
   kCols,        ///< GatherAttr / ScatterAttr cols
-  kChannels,    ///< ConvAttr::channels
   kCount,
 };
-/// "M", "N", "K", "tile", "bias_cols", "rows", "cols", "channels".
+/// "M", "N", "K", "tile", "bias_cols", "rows", "cols".
 inline const char* SiteTargetName(SiteTarget target) {
-  constexpr const char* kNames[] = {"M", "N", "K", "tile", "bias_cols", "rows", "cols", "channels"};
+  constexpr const char* kNames[] = {"M", "N", "K", "tile", "bias_cols", "rows", "cols"};
   static_assert(std::size(kNames) == static_cast<size_t>(SiteTarget::kCount), "one name per SiteTarget");
   return target < SiteTarget::kCount ? kNames[static_cast<int>(target)] : "?";
 }

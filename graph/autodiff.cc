@@ -637,10 +637,6 @@ Rule RuleFor(OpKind kind) {
       return CopyGrad;
     case OpKind::kAdd:
       return AddOpGrad;
-    case OpKind::kIm2Col:
-      return Im2ColGrad;
-    case OpKind::kSwapLeadingAxes:
-      return SwapLeadingAxesGrad;
     case OpKind::kMaxPool:
       return MaxPoolGrad;
     case OpKind::kAvgPool:

@@ -11,7 +11,7 @@
 //
 // Gradient accumulation: a forward value may receive several contributions (it feeds several
 // consumers). They are summed as they arrive: a freshly emitted node that can accumulate (a MatMul,
-// Col2Im, BiasBackward, pooling backward or Scatter, i.e. a kind with an optional base and a beta)
+// BiasBackward, pooling backward or Scatter, i.e. a kind with an optional base and a beta)
 // is rewritten to beta = 1 with the previous partial sum as its base, when that partial belongs to
 // this value alone and nothing reads it later; otherwise an Add node sums the two. GradOf returns
 // the complete sum.
@@ -80,7 +80,7 @@ class GradContext {
   /// value and both shapes when they differ.
   Status AddGrad(ValueId forward_value, ValueId contribution);
   /// For a node that must add into, or write only part of, a gradient (ScatterAddRows, a GEMM whose
-  /// output is Full along a selected dimension, a Col2Im over kept channels): the base to give it.
+  /// output is Full along a selected dimension, e.g. a convolution's over kept channels): the base to give it.
   /// It is the partial gradient of `forward_value` when the node may take it over (give the node
   /// beta = 1 and pass its output to AddGrad, which then knows it holds the sum), otherwise a new
   /// zero-filled value (a Fill node) shaped like `forward_value`.

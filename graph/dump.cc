@@ -40,6 +40,7 @@ std::string Beta(float beta) { return beta != 0.0f ? "beta=" + Float(beta) : std
 
 std::vector<std::string> AttrParts(const ops::MatMulAttr& a) {
   std::vector<std::string> parts;
+  if (a.conv) parts.push_back(std::string("conv ") + ConvRoleName(a.conv->role) + " " + a.conv->geometry.ToString());
   if (a.trans_a) parts.emplace_back("trans_a");
   if (a.trans_b) parts.emplace_back("trans_b");
   if (a.alpha != 1.0f) parts.push_back("alpha=" + Float(a.alpha));
@@ -70,9 +71,6 @@ std::vector<std::string> AttrParts(const ActivationAttr& a) {
 std::vector<std::string> AttrParts(const SoftmaxXentAttr& a) {
   return {a.ignore_label ? "ignore_label=" + std::to_string(*a.ignore_label) : std::string(),
           a.loss_weight != 1.0f ? "loss_weight=" + Float(a.loss_weight) : std::string()};
-}
-std::vector<std::string> AttrParts(const ConvAttr& a) {
-  return {a.geometry.ToString(), a.channels ? "channels: " + a.channels->ToString() : std::string(), Beta(a.beta)};
 }
 std::vector<std::string> AttrParts(const PoolAttr& a) { return {a.geometry.ToString(), Beta(a.beta)}; }
 std::vector<std::string> AttrParts(const DropoutAttr& a) {

@@ -12,8 +12,8 @@ namespace sieve::graph {
 
 namespace {
 
-constexpr const char* kRoleNames[] = {"input",      "label",           "param",           "param_grad",
-                                      "activation", "activation_grad", "optimizer_state", "workspace"};
+constexpr const char* kRoleNames[] = {"input",      "label",           "param",          "param_grad",
+                                      "activation", "activation_grad", "optimizer_state"};
 static_assert(std::size(kRoleNames) == static_cast<size_t>(ValueRole::kCount));
 constexpr const char* kPhaseNames[] = {"forward", "backward"};
 static_assert(std::size(kPhaseNames) == static_cast<size_t>(Phase::kCount));
@@ -61,7 +61,6 @@ StatusOr<NodeAttr> ResolvedAttr(const Graph& graph, const Node& node) {
     auto* gather = std::get_if<GatherAttr>(&attr);
     auto* scatter = std::get_if<ScatterAttr>(&attr);
     auto* bias = std::get_if<BiasAttr>(&attr);
-    auto* conv = std::get_if<ConvAttr>(&attr);
     auto wrong_attr = [&] { return fail(std::string("the attribute is ") + AttrName(attr)); };
     switch (use.target) {
       case SiteTarget::kMatMulM:
@@ -92,10 +91,6 @@ StatusOr<NodeAttr> ResolvedAttr(const Graph& graph, const Node& node) {
         }
         break;
       }
-      case SiteTarget::kChannels:
-        if (conv == nullptr) return wrong_attr();
-        conv->channels = ops::ChannelSet{ops::KeptIndices(*index, extent)};
-        break;
       case SiteTarget::kCount:
         return fail("invalid target");
     }
@@ -167,8 +162,7 @@ ValueId Graph::AddValue(std::string name, ValueRole role, Shape planned, DType d
   return id;
 }
 
-ValueId Graph::AddView(std::string name, ValueRole role, Shape planned, ValueId base, int64_t offset,
-                       Shape strides) {
+ValueId Graph::AddView(std::string name, ValueRole role, Shape planned, ValueId base, int64_t offset, Shape strides) {
   SIEVE_CHECK(has_value(base), "view '" << name << "' of value %" << Index(base) << ", which does not exist");
   const ValueId id = AddValue(std::move(name), role, std::move(planned), values_[Index(base)].dtype);
   values_[Index(id)].view = ValueView{base, offset, std::move(strides)};

@@ -10,7 +10,7 @@
 // draws every site's pattern (SetSitePattern), and then two steps make the graph follow it:
 //
 //   ResolveSiteUses    writes each site's pattern into the attributes of the nodes that use it
-//                      (a MatMul's N selection, a bias's columns, a conv's kept channels, ...);
+//                      (a MatMul's N selection, a bias's columns, ...);
 //   ResolveLiveShapes  re-plans the live shape of every value a site packs.
 //
 // Shapes: a value's PLANNED shape is its dense maximum, what its buffer is allocated for once;
@@ -56,11 +56,9 @@ enum class ValueRole : uint8_t {
   kActivation,      ///< an intermediate of the forward
   kActivationGrad,  ///< the gradient of an activation
   kOptimizerState,  ///< momentum, Adam moments
-  kWorkspace,       ///< scratch a lowering introduces (a packed weight, an im2col matrix)
   kCount,
 };
-/// "input", "label", "param", "param_grad", "activation", "activation_grad", "optimizer_state",
-/// "workspace".
+/// "input", "label", "param", "param_grad", "activation", "activation_grad", "optimizer_state".
 const char* ValueRoleName(ValueRole role);
 bool IsLeafRole(ValueRole role);
 
@@ -280,7 +278,6 @@ float SiteScale(const DropoutSite& site);
 ///                 width * group, use.a, use.b, use.c}
 ///   kMatMulTile   MatMulAttr::tile = TileSelection{pattern, use.tile_rows, use.tile_cols}
 ///   kBiasCols     BiasAttr::cols, kRows / kCols the Gather / Scatter rows / cols (expanded)
-///   kChannels     ConvAttr::channels = the kept indices as a ChannelSet
 /// and sets the alpha of each MatMul with scaling uses to the product of their SiteScale. Fails,
 /// changing nothing, with a Status naming the node and the site when a site has no current
 /// pattern, a pattern failing CheckSitePattern, or a pattern or attribute of the wrong type.

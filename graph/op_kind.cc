@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/attrs.h"
 #include "framework/suggest.h"
+#include "graph/attrs.h"
 
 namespace sieve::graph {
 
@@ -17,7 +17,6 @@ constexpr uint32_t kMatMulTargets = TargetBit(SiteTarget::kMatMulM) | TargetBit(
                                     TargetBit(SiteTarget::kMatMulK) | TargetBit(SiteTarget::kMatMulTile);
 constexpr uint32_t kSubmatrixTargets = TargetBit(SiteTarget::kRows) | TargetBit(SiteTarget::kCols);
 constexpr uint32_t kBiasTargets = TargetBit(SiteTarget::kBiasCols);
-constexpr uint32_t kConvTargets = TargetBit(SiteTarget::kChannels);
 
 constexpr size_t kNone = kAttrIndex<std::monostate>;
 constexpr size_t kMatMul = kAttrIndex<ops::MatMulAttr>;
@@ -26,7 +25,6 @@ constexpr size_t kScatter = kAttrIndex<ScatterAttr>;
 constexpr size_t kBias = kAttrIndex<BiasAttr>;
 constexpr size_t kAct = kAttrIndex<ActivationAttr>;
 constexpr size_t kXent = kAttrIndex<SoftmaxXentAttr>;
-constexpr size_t kConv = kAttrIndex<ConvAttr>;
 constexpr size_t kPool = kAttrIndex<PoolAttr>;
 constexpr size_t kDrop = kAttrIndex<DropoutAttr>;
 constexpr size_t kFill = kAttrIndex<FillAttr>;
@@ -46,8 +44,6 @@ constexpr OpInfo kOps[] = {
     {OpKind::kActivationBackward, "ActivationBackward", 2, 1, kAct, B::kNone, 0, 0, Bit(0) | Bit(1), 0},
     {OpKind::kSoftmaxXent, "SoftmaxXent", 2, 1, kXent, B::kNone, Bit(1), 0, Bit(0), 0},
     {OpKind::kSoftmaxXentBackward, "SoftmaxXentBackward", 2, 1, kXent, B::kNone, Bit(1), 0, Bit(0), 0},
-    {OpKind::kIm2Col, "Im2Col", 1, 1, kConv, B::kNone, 0, 0, 0, kConvTargets},
-    {OpKind::kCol2Im, "Col2Im", 1, 1, kConv, B::kOptional, 0, 0, 0, kConvTargets},
     {OpKind::kMaxPool, "MaxPool", 1, 2, kPool, B::kNone, 0, Bit(1), 0, 0},
     {OpKind::kMaxPoolBackward, "MaxPoolBackward", 2, 1, kPool, B::kOptional, Bit(1), 0, 0, 0},
     {OpKind::kAvgPool, "AvgPool", 1, 1, kPool, B::kNone, 0, 0, 0, 0},
@@ -61,7 +57,6 @@ constexpr OpInfo kOps[] = {
     {OpKind::kFill, "Fill", 0, 1, kFill, B::kNone, 0, 0, 0, 0},
     {OpKind::kCopy, "Copy", 1, 1, kNone, B::kNone, 0, 0, Bit(0), 0},
     {OpKind::kAdd, "Add", 2, 1, kNone, B::kNone, 0, 0, Bit(0) | Bit(1), 0},
-    {OpKind::kSwapLeadingAxes, "SwapLeadingAxes", 1, 1, kNone, B::kNone, 0, 0, 0, 0},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount), "one op table row per OpKind");
 

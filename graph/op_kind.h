@@ -16,7 +16,8 @@
 namespace sieve::graph {
 
 /// Operands per kind, in order (the optional base input, see BaseInput, always comes last):
-///   MatMul               (A, B) -> C                           ops::MatMul
+///   MatMul               (A, B) -> C                           ops::MatMul (2-D; an implicit convolution,
+///                                                              MatMulAttr::conv, has NCHW operands)
 ///   Gather               (src) -> dst (packed)                 ops::GatherSubmatrix
 ///   Scatter              (src (packed)) -> dst                 ops::ScatterSubmatrix
 ///   BiasAdd              (x, bias) -> y                        ops::AddBias
@@ -27,8 +28,6 @@ namespace sieve::graph {
 ///   ActivationBackward   (y, dy) -> dx                         ops::ActivationBackward
 ///   SoftmaxXent          (logits, labels) -> prob              ops::SoftmaxXentForward
 ///   SoftmaxXentBackward  (prob, labels) -> dlogits             ops::SoftmaxXentBackward
-///   Im2Col               (x) -> col                            ops::Im2ColBatch
-///   Col2Im               (col) -> dx                           ops::Col2ImBatch
 ///   MaxPool              (x) -> (y, argmax)                    ops::MaxPoolForward
 ///   MaxPoolBackward      (dy, argmax) -> dx                    ops::MaxPoolBackward
 ///   AvgPool              (x) -> y                              ops::AvgPoolForward
@@ -42,7 +41,6 @@ namespace sieve::graph {
 ///   Fill                 () -> y                               constant fill
 ///   Copy                 (x) -> y                              element copy
 ///   Add                  (a, b) -> y                           ops::Add
-///   SwapLeadingAxes      (x [A,B,R]) -> y [B,A,R]              ops::SwapLeadingAxes
 /// SoftmaxXent's loss statistics (ops::SoftmaxXentStats) are a side result the executor reads
 /// from the kernel; they are not a tensor of the graph.
 ///
@@ -64,8 +62,6 @@ enum class OpKind : uint8_t {
   kActivationBackward,
   kSoftmaxXent,
   kSoftmaxXentBackward,
-  kIm2Col,
-  kCol2Im,
   kMaxPool,
   kMaxPoolBackward,
   kAvgPool,
@@ -79,7 +75,6 @@ enum class OpKind : uint8_t {
   kFill,
   kCopy,
   kAdd,
-  kSwapLeadingAxes,
   kCount,
 };
 

@@ -23,12 +23,15 @@ constexpr uint32_t kEstimatesVersion = 1;
 // A uniform in (0, 1) from 32 random bits: never 0 or 1, so a Gumbel key is always finite.
 double OpenUniform(uint32_t bits) { return (static_cast<double>(bits) + 0.5) * 0x1p-32; }
 
-// The use of `site` with `target` by a forward node of `kind`, or null.
-const Node* ForwardUser(const Graph& graph, SiteId site, OpKind kind, SiteTarget target, const SiteUse** use) {
+// The forward implicit-convolution MatMul whose K (its input's maps) `site` decides, with that use;
+// or null.
+const Node* ForwardConv(const Graph& graph, SiteId site, const SiteUse** use) {
   for (const Node& node : graph.nodes()) {
-    if (node.kind != kind || node.phase != Phase::kForward) continue;
+    if (node.kind != OpKind::kMatMul || node.phase != Phase::kForward) continue;
+    const auto& conv = std::get<ops::MatMulAttr>(node.attr).conv;
+    if (!conv || conv->role != ops::ImplicitConv::Role::kForward) continue;
     for (const SiteUse& u : node.sites) {
-      if (u.site != site || u.target != target) continue;
+      if (u.site != site || u.target != SiteTarget::kMatMulK) continue;
       *use = &u;
       return &node;
     }
@@ -168,17 +171,17 @@ StatusOr<std::unique_ptr<SensitivityDropPass>> MakeSensitivityDropPass(const Gra
                  "sensitivity drop: " << DescribeSite(site) << " is not a channel site");
     SIEVE_ENSURE(Index(id) < kMaxStreamSite, StatusCode::kOutOfRange,
                  DescribeSite(site) << ": channel streams number at most " << kMaxStreamSite << " sites");
-    const SiteUse* im2col_use = nullptr;
     const SiteUse* k_use = nullptr;
-    const Node* im2col = ForwardUser(graph, id, OpKind::kIm2Col, SiteTarget::kChannels, &im2col_use);
-    const Node* matmul = ForwardUser(graph, id, OpKind::kMatMul, SiteTarget::kMatMulK, &k_use);
-    SIEVE_ENSURE(im2col != nullptr && matmul != nullptr, StatusCode::kInvalidArgument,
-                 "sensitivity drop: " << DescribeSite(site) << " is used by no convolution (Im2Col and MatMul)");
+    const Node* conv = ForwardConv(graph, id, &k_use);
+    SIEVE_ENSURE(conv != nullptr, StatusCode::kInvalidArgument,
+                 "sensitivity drop: " << DescribeSite(site)
+                                      << " is used by no convolution (the K use of an implicit-convolution MatMul)");
     pass->sites_.push_back(id);
     pass->estimate_of_.push_back(std::nullopt);
     if (config.sensitivity) {
-      const Value& a = graph.value(im2col->inputs[0]);
-      const Value& w = graph.value(matmul->inputs[0]);
+      // The forward convolution y = W col(x): A is the weight, B the input whose maps the site drops.
+      const Value& a = graph.value(conv->inputs[1]);
+      const Value& w = graph.value(conv->inputs[0]);
       SIEVE_ENSURE(a.planned.size() == 4 && a.planned[1] == site.width && w.planned.size() == 2 &&
                        w.planned[1] == site.width * k_use->group,
                    StatusCode::kInvalidArgument,

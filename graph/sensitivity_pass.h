@@ -1,9 +1,9 @@
 // SensitivityDropPass: the feature-map choice of the per-iteration pipeline (SPEC 3). Before every
 // training iteration it sets the pattern of every channel dropout site (a sensitivity or
 // random-channel Dropout layer before a Conv2d, graph/lower/dropout.cc): the ChannelSet of the
-// conv's input maps it keeps. ResolveSites then writes it into the conv's Im2Col, its three GEMMs
-// (forward, grad-weight, grad-input: K = kept * k * k) and its Col2Im, and folds the scale
-// Cin / kept into the GEMMs' alpha.
+// conv's input maps it keeps. ResolveSites then writes it into the conv's three implicit-GEMM
+// MatMuls (forward K, grad-weight N, grad-input M: kept * k * k indices, whose column matrices
+// hold the kept maps only), and folds the scale Cin / kept into their alpha.
 //
 // Choice, per site of C maps and rate p, d = ceil(p * C) maps dropped (graph/layers.h):
 //   * warm-up: during the first `warmup_iterations` iterations nothing is dropped;
@@ -27,7 +27,7 @@
 // and EncodeEstimates / DecodeEstimates turn them into bytes for a checkpoint section.
 //
 // This file is not the lowering of the sites (graph/lower/dropout.cc, conv2d.cc) nor the kernels
-// (ops/kernels/im2col.h, channel_stats.h); it leaves row, tile and Bernoulli sites alone.
+// (ops/matmul/matmul.h, ops/kernels/channel_stats.h); it leaves row, tile and Bernoulli sites alone.
 #pragma once
 
 #include <cstdint>
@@ -128,7 +128,7 @@ class SensitivityDropPass final : public Pass {
 
 /// The pass for the channel sites of `graph` named in `configs` (ChannelSiteConfigs of the network
 /// the graph was lowered from). Fails, naming it, for a config whose site is not a channel site of
-/// the graph, or whose site no Im2Col and conv MatMul use, or with a setting out of range.
+/// the graph, or whose site no forward implicit-convolution MatMul uses on K, or with a setting out of range.
 StatusOr<std::unique_ptr<SensitivityDropPass>> MakeSensitivityDropPass(const Graph& graph,
                                                                        std::vector<ChannelSiteConfig> configs);
 

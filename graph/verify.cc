@@ -62,6 +62,127 @@ std::optional<ops::Dim> TargetDim(SiteTarget target) {
   }
 }
 
+// --- Implicit convolutions (mirrors ops/matmul/matmul.h, ImplicitConv) ----------------------
+
+// The GEMM dimension an implicit convolution's column matrix spans: the only one a selection or
+// site use may decide.
+ops::Dim ConvColumnDim(ops::ImplicitConv::Role role) {
+  switch (role) {
+    case ops::ImplicitConv::Role::kForward:
+      return ops::Dim::kK;
+    case ops::ImplicitConv::Role::kGradWeight:
+      return ops::Dim::kN;
+    default:
+      return ops::Dim::kM;
+  }
+}
+
+// One image's GEMM of an implicit convolution: its extents (indexed by ops::Dim) and the shapes
+// of the weight [Cout, Cin*kh*kw], an input image [Cin, H, W] and an output image [Cout, Ho, Wo].
+struct ConvGemm {
+  std::array<int64_t, 3> extent{};
+  Shape weight, in_image, out_image;
+
+  // The shapes of A, B and C over `batch` images.
+  std::array<Shape, 3> Operands(ops::ImplicitConv::Role role, int64_t batch) const {
+    auto batched = [&](const Shape& image) {
+      Shape s = {batch};
+      s.insert(s.end(), image.begin(), image.end());
+      return s;
+    };
+    switch (role) {
+      case ops::ImplicitConv::Role::kForward:
+        return {weight, batched(in_image), batched(out_image)};
+      case ops::ImplicitConv::Role::kGradWeight:
+        return {batched(out_image), batched(in_image), weight};
+      default:
+        return {weight, batched(out_image), batched(in_image)};
+    }
+  }
+};
+
+// The GEMM of `conv` whose operand A has shape `a` (the weight, or dy for kGradWeight, gives Cout).
+StatusOr<ConvGemm> ConvGemmOf(const ops::ImplicitConv& conv, const Shape& a) {
+  const ops::ConvGeometry& g = conv.geometry;
+  if (Status st = g.Validate(); !st.ok())
+    return SIEVE_ERROR(kInvalid, "implicit convolution (" << ConvRoleName(conv.role) << "): " << st.message());
+  const bool grad_weight = conv.role == ops::ImplicitConv::Role::kGradWeight;
+  SIEVE_ENSURE(a.size() == (grad_weight ? 4u : 2u), kInvalid,
+               "implicit convolution (" << ConvRoleName(conv.role) << "): operand a " << ShapeToString(a) << " must be "
+                                        << (grad_weight ? "dy [B, Cout, Ho, Wo]" : "W [Cout, Cin*kh*kw]"));
+  const int64_t filters = grad_weight ? a[1] : a[0];
+  const int64_t patch = g.channels * g.kernel_area();
+  const int64_t plane = g.out_plane();
+  ConvGemm gemm{.weight = {filters, patch},
+                .in_image = {g.channels, g.height, g.width},
+                .out_image = {filters, g.out_h(), g.out_w()}};
+  switch (conv.role) {
+    case ops::ImplicitConv::Role::kForward:
+      gemm.extent = {filters, plane, patch};
+      break;
+    case ops::ImplicitConv::Role::kGradWeight:
+      gemm.extent = {filters, patch, plane};
+      break;
+    default:
+      gemm.extent = {patch, plane, filters};
+      break;
+  }
+  return gemm;
+}
+
+// Whether `pattern` keeps whole blocks of `block` consecutive indices, as a channel set expanded
+// by a grouped use does.
+bool KeepsWholeBlocks(const ops::IndexPattern& pattern, int64_t block) {
+  const auto* set = std::get_if<ops::ChannelSet>(&pattern);
+  if (set == nullptr || set->kept.size() % static_cast<size_t>(block) != 0) return false;
+  for (size_t j = 0; j < set->kept.size(); ++j) {
+    const int64_t first = set->kept[j - j % static_cast<size_t>(block)];
+    if (first % block != 0 || set->kept[j] != first + static_cast<int64_t>(j % static_cast<size_t>(block)))
+      return false;
+  }
+  return true;
+}
+
+// CheckMatMulShapes for an implicit convolution: operands of its role's shapes, no transposes or
+// tile, and a selection only on the column matrix's dimension, in whole kh*kw blocks, Full.
+Status CheckConvShapes(const ops::MatMulAttr& attr, const Shape& a, const Shape& b, const Shape& c) {
+  const ops::ImplicitConv& conv = *attr.conv;
+  auto context = [&] {
+    return "implicit convolution (" + std::string(ConvRoleName(conv.role)) + ", " + conv.geometry.ToString() + "), A " +
+           ShapeToString(a) + ", B " + ShapeToString(b) + ", C " + ShapeToString(c);
+  };
+  SIEVE_ENSURE(!attr.trans_a && !attr.trans_b && !attr.tile, kInvalid,
+               context() << ": the role fixes the transposes, and a convolution takes no tile pattern");
+  SIEVE_ASSIGN_OR_RETURN(const ConvGemm gemm, ConvGemmOf(conv, a));
+  SIEVE_ENSURE(b.size() == 4, kInvalid, context() << ": operand b must be NCHW");
+  const std::array<Shape, 3> want = gemm.Operands(conv.role, b[0]);
+  const std::array<const Shape*, 3> operands = {&a, &b, &c};
+  for (size_t i = 0; i < 3; ++i)
+    SIEVE_ENSURE(*operands[i] == want[i], kInvalid,
+                 context() << ": operand " << kOperands[i] << " must be " << ShapeToString(want[i]));
+  const ops::Dim column = ConvColumnDim(conv.role);
+  for (ops::Dim d : kDims) {
+    const auto& sel = attr.selection(d);
+    if (!sel) continue;
+    const int64_t extent = gemm.extent[static_cast<size_t>(d)];
+    SIEVE_ENSURE(d == column, kInvalid,
+                 context() << ": dimension " << ops::DimName(d) << " carries a selection; only the im2col dimension "
+                           << ops::DimName(column) << " may");
+    SIEVE_ENSURE(sel->a == ops::Layout::kFull && sel->b == ops::Layout::kFull && sel->c == ops::Layout::kFull, kInvalid,
+                 context() << ": dimension " << ops::DimName(d) << " must be Full in every operand");
+    SIEVE_ENSURE(sel->extent == extent, kInvalid,
+                 context() << ": dimension " << ops::DimName(d) << " has extent " << extent << ", the selection "
+                           << sel->extent);
+    const std::string why = ops::ValidatePattern(sel->pattern, extent);
+    SIEVE_ENSURE(why.empty(), kInvalid, context() << ": dimension " << ops::DimName(d) << ": " << why);
+    SIEVE_ENSURE(KeepsWholeBlocks(sel->pattern, conv.geometry.kernel_area()), kInvalid,
+                 context() << ": dimension " << ops::DimName(d) << " must keep whole input maps (channel sets of "
+                           << conv.geometry.kernel_area() << "-index blocks), got "
+                           << ops::PatternToString(sel->pattern));
+  }
+  return Status::Ok();
+}
+
 // --- Operand packings ----------------------------------------------------------------------
 
 // One packed axis of one operand of a node.
@@ -187,8 +308,9 @@ class Verifier {
     const Value& base = V(view.base);
     SIEVE_ENSURE(base.dtype == v.dtype, kInvalid,
                  DescribeValue(v) << ": a view must have the dtype of its base " << DescribeValue(base));
-    SIEVE_ENSURE(IsLeafRole(v.role) == IsLeafRole(base.role), kInvalid,
-                 DescribeValue(v) << ": a view of " << DescribeValue(base) << " must be a leaf exactly when its base is");
+    SIEVE_ENSURE(
+        IsLeafRole(v.role) == IsLeafRole(base.role), kInvalid,
+        DescribeValue(v) << ": a view of " << DescribeValue(base) << " must be a leaf exactly when its base is");
     SIEVE_ENSURE(view.offset >= 0, kInvalid, DescribeValue(v) << ": negative view offset " << view.offset);
     SIEVE_ENSURE(view.strides.empty() || view.strides.size() == v.planned.size(), kInvalid,
                  DescribeValue(v) << ": " << view.strides.size() << " view strides for rank " << v.planned.size());
@@ -202,8 +324,8 @@ class Verifier {
     }
     const Value& root = V(g_.StorageRoot(v.id));
     SIEVE_ENSURE(last < ShapeNumel(root.planned), kInvalid,
-                 DescribeValue(v) << ": reaches element " << last << " of " << DescribeValue(root)
-                                  << ", which has " << ShapeNumel(root.planned));
+                 DescribeValue(v) << ": reaches element " << last << " of " << DescribeValue(root) << ", which has "
+                                  << ShapeNumel(root.planned));
     return Status::Ok();
   }
 
@@ -246,7 +368,6 @@ class Verifier {
     SIEVE_RETURN_IF_ERROR(CheckSiteUses(n));
     if (n.kind == OpKind::kMatMul) SIEVE_RETURN_IF_ERROR(CheckMatMul(n));
     if (n.kind == OpKind::kLstmGates || n.kind == OpKind::kLstmGatesBackward) SIEVE_RETURN_IF_ERROR(CheckLstm(n));
-    if (n.kind == OpKind::kSwapLeadingAxes) SIEVE_RETURN_IF_ERROR(CheckSwapLeadingAxes(n));
     return Status::Ok();
   }
 
@@ -270,26 +391,6 @@ class Verifier {
     // Forward outputs (h, c, gates); backward outputs (dpreact, dc_prev).
     const std::vector<Shape> outputs = forward ? std::vector{narrow, narrow, wide} : std::vector{wide, narrow};
     for (int i = 0; i < static_cast<int>(outputs.size()); ++i) SIEVE_RETURN_IF_ERROR(check(true, i, outputs[i]));
-    return Status::Ok();
-  }
-
-  // x [A, B, R] -> y [B, A, R], packed axes following the swap.
-  Status CheckSwapLeadingAxes(const Node& n) const {
-    const Value& x = V(n.inputs[0]);
-    const Value& y = V(n.outputs[0]);
-    SIEVE_ENSURE(x.planned.size() == 3 && y.planned.size() == 3 && y.planned[0] == x.planned[1] &&
-                     y.planned[1] == x.planned[0] && y.planned[2] == x.planned[2],
-                 kInvalid,
-                 DescribeNode(n) << ": " << DescribeValue(y) << " must be " << DescribeValue(x)
-                                 << " with its two leading axes swapped ([A, B, R] -> [B, A, R])");
-    auto packing = [](const Value& v, bool swap) {
-      std::set<std::tuple<int, int32_t, int64_t>> s;
-      for (const PackedAxis& p : v.packed) s.emplace(swap && p.axis < 2 ? 1 - p.axis : p.axis, Index(p.site), p.group);
-      return s;
-    };
-    SIEVE_ENSURE(packing(x, true) == packing(y, false), kInvalid,
-                 DescribeNode(n) << ": " << DescribeValue(y) << " must be packed like " << DescribeValue(x)
-                                 << " with the two leading axes swapped");
     return Status::Ok();
   }
 
@@ -322,14 +423,6 @@ class Verifier {
                    DescribeNode(n) << ": a per-channel bias takes no column pattern");
     if (const auto* act = std::get_if<ActivationAttr>(&n.attr))
       SIEVE_ENSURE(act->kind < ops::Activation::kCount, kInvalid, DescribeNode(n) << ": unknown activation");
-    if (const auto* conv = std::get_if<ConvAttr>(&n.attr)) {
-      if (Status st = conv->geometry.Validate(); !st.ok())
-        return SIEVE_ERROR(kInvalid, DescribeNode(n) << ": " << st.message());
-      if (conv->channels) {
-        const std::string why = ops::ValidatePattern(ops::IndexPattern(*conv->channels), conv->geometry.channels);
-        SIEVE_ENSURE(why.empty(), kInvalid, DescribeNode(n) << ": kept channels: " << why);
-      }
-    }
     if (const auto* pool = std::get_if<PoolAttr>(&n.attr)) {
       if (Status st = ops::ValidatePoolingGeometry(pool->geometry); !st.ok())
         return SIEVE_ERROR(kInvalid, DescribeNode(n) << ": " << st.message());
@@ -398,6 +491,11 @@ class Verifier {
         const ops::Dim d = *TargetDim(target);
         const Value& a = V(n.inputs[0]);
         const Value& c = V(n.outputs[0]);
+        if (mm.conv) {
+          const StatusOr<ConvGemm> gemm = ConvGemmOf(*mm.conv, a.planned);
+          if (!gemm.ok()) return SIEVE_ERROR(kInvalid, DescribeNode(n) << ": " << gemm.status().message());
+          return gemm->extent[static_cast<size_t>(d)];
+        }
         if (d == ops::Dim::kK) return axis_of(a, StoredDims('a', mm)[0] == d ? 0 : 1);
         return axis_of(c, d == ops::Dim::kM ? 0 : 1);
       }
@@ -410,7 +508,8 @@ class Verifier {
       case OpKind::kScatter:
         return axis_of(V(n.outputs[0]), target == SiteTarget::kRows ? 0 : 1);
       default:
-        return std::get<ConvAttr>(n.attr).geometry.channels;  // Im2Col, Col2Im
+        return SIEVE_ERROR(kInvalid, DescribeNode(n) << ": " << OpKindName(n.kind) << " has no "
+                                                     << SiteTargetName(target) << " extent");
     }
   }
 
@@ -454,12 +553,6 @@ class Verifier {
         case OpKind::kScatter:
           add(false, 0, use.target == SiteTarget::kRows ? 0 : 1, use, g);
           break;
-        case OpKind::kIm2Col:
-          add(true, 0, 0, use, g * std::get<ConvAttr>(n.attr).geometry.kernel_area());
-          break;
-        case OpKind::kCol2Im:
-          add(false, 0, 0, use, g * std::get<ConvAttr>(n.attr).geometry.kernel_area());
-          break;
         default:
           break;
       }
@@ -490,6 +583,15 @@ class Verifier {
                    DescribeNode(n) << ": use of " << DescribeSite(s) << " has group " << use.group << ", must be >= 1");
       SIEVE_ENSURE(!use.scale || n.kind == OpKind::kMatMul, kInvalid,
                    DescribeNode(n) << ": only a MatMul can fold " << DescribeSite(s) << "'s scale (into alpha)");
+      if (const auto* mm = std::get_if<ops::MatMulAttr>(&n.attr); mm && mm->conv) {
+        const ops::Dim im2col = ConvColumnDim(mm->conv->role);
+        SIEVE_ENSURE(TargetDim(use.target) == im2col && use.a == ops::Layout::kFull && use.b == ops::Layout::kFull &&
+                         use.c == ops::Layout::kFull,
+                     kInvalid,
+                     DescribeNode(n) << ": an implicit convolution (" << ConvRoleName(mm->conv->role)
+                                     << ") takes a use of " << DescribeSite(s) << " only on its im2col dimension "
+                                     << ops::DimName(im2col) << ", Full in every operand; got " << target);
+      }
       if (tile) {
         SIEVE_ENSURE(
             use.tile_rows < ops::Dim::kCount && use.tile_cols < ops::Dim::kCount && use.tile_rows != use.tile_cols,
@@ -600,6 +702,7 @@ class Verifier {
 Status Verify(const Graph& graph) { return Verifier(graph).Run(); }
 
 Status CheckMatMulShapes(const ops::MatMulAttr& attr, const Shape& a, const Shape& b, const Shape& c) {
+  if (attr.conv) return CheckConvShapes(attr, a, b, c);
   auto shapes = [&] {
     return "A " + ShapeToString(a) + (attr.trans_a ? "^T" : "") + ", B " + ShapeToString(b) +
            (attr.trans_b ? "^T" : "") + ", C " + ShapeToString(c);

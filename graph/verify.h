@@ -22,10 +22,10 @@
 //             the operand axes the uses pack are exactly the axes the values say are packed
 //   MatMul    planned shapes follow the dense GEMM rule for the transposes (and any selection's
 //             extent); when attributes and live shapes are both current, live shapes follow the
-//             full rule with the selections and layouts (CheckMatMulShapes)
+//             full rule with the selections and layouts (CheckMatMulShapes); an implicit
+//             convolution (MatMulAttr::conv) has the NCHW and weight shapes of its role
 //   LSTM      LstmGates / LstmGatesBackward: the gate matrices (preact, gates, dpreact) are
 //             [B, 4H], every other operand [B, H]
-//   swap      SwapLeadingAxes: y [B, A, R] for x [A, B, R], packed axes swapped alike
 //   dataflow  no value produced twice; leaf values (inputs, labels, parameters, optimizer state)
 //             never produced, every other value produced, viewed (reading view) or assembled from
 //             writing views; Value::producer agrees; every input is available (Graph::
@@ -45,7 +45,10 @@ Status Verify(const Graph& graph);
 /// The shape rule of ops::MakeMatMulArgs on shapes alone: A, B and C are 2-D; each dimension's
 /// operands agree on its dense extent (a selection's extent when it has one), except operands
 /// that store it Packed, which hold its kept count; selections and tiles are well-formed and a
-/// tiled dimension carries no selection. The error names the three shapes and the dimension.
+/// tiled dimension carries no selection. An implicit convolution (attr.conv) instead has the
+/// operand shapes of its role (ops/matmul/matmul.h: W [Cout, Cin*kh*kw], NCHW x, y, dy, dx of one
+/// batch), no transposes or tile, and a selection only on the im2col dimension, Full in every
+/// operand and keeping whole kh*kw blocks. The error names the three shapes and the dimension.
 Status CheckMatMulShapes(const ops::MatMulAttr& attr, const Shape& a, const Shape& b, const Shape& c);
 
 }  // namespace sieve::graph

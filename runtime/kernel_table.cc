@@ -14,12 +14,10 @@
 #include "ops/kernels/bias.h"
 #include "ops/kernels/dropout.h"
 #include "ops/kernels/gather_scatter.h"
-#include "ops/kernels/im2col.h"
 #include "ops/kernels/index_rows.h"
 #include "ops/kernels/lstm_gates.h"
 #include "ops/kernels/pooling.h"
 #include "ops/kernels/softmax_xent.h"
-#include "ops/kernels/swap_axes.h"
 #include "ops/matmul/matmul.h"
 #include "runtime/backend.h"
 
@@ -45,10 +43,6 @@ Status CopyInto(const Tensor& src, const Tensor& dst) {
   return ops::GatherSubmatrix(src, std::nullopt, std::nullopt, dst);
 }
 
-const ops::ChannelSet* ChannelsOf(const graph::ConvAttr& attr) {
-  return attr.channels ? &*attr.channels : nullptr;
-}
-
 ops::SoftmaxXentOptions XentOptions(const graph::SoftmaxXentAttr& attr) {
   ops::SoftmaxXentOptions options;
   options.ignore_label = attr.ignore_label;
@@ -58,8 +52,9 @@ ops::SoftmaxXentOptions XentOptions(const graph::SoftmaxXentAttr& attr) {
 ops::DropoutAttr BernoulliOf(const NodeCall& call) {
   const auto& attr = std::get<graph::DropoutAttr>(call.node.attr);
   return ops::DropoutAttr{
-      attr.rate, RandomStream{call.seed, MakeStreamId(StreamKind::kDropout, static_cast<uint64_t>(graph::Index(attr.site)),
-                                                      static_cast<uint64_t>(call.iteration))}};
+      attr.rate,
+      RandomStream{call.seed, MakeStreamId(StreamKind::kDropout, static_cast<uint64_t>(graph::Index(attr.site)),
+                                           static_cast<uint64_t>(call.iteration))}};
 }
 
 // Zero fills of at least this many bytes are split over the OpenMP team: a weight gradient that a
@@ -105,8 +100,7 @@ Status Fill(const Tensor& y, float value) {
     y.Fill(value);
     return Status::Ok();
   }
-  SIEVE_ENSURE(y.rank() == 2 && y.stride(1) == 1, StatusCode::kUnimplemented,
-               "filling the strided " << y.ToString());
+  SIEVE_ENSURE(y.rank() == 2 && y.stride(1) == 1, StatusCode::kUnimplemented, "filling the strided " << y.ToString());
   for (int64_t r = 0; r < y.dim(0); ++r) y.MatrixView(r * y.stride(0), 1, y.dim(1), y.dim(1)).Fill(value);
   return Status::Ok();
 }
@@ -143,23 +137,15 @@ Status Dispatch(const NodeCall& call) {
     case OpKind::kActivationBackward:
       return ops::ActivationBackward(std::get<graph::ActivationAttr>(n.attr).kind, in[0], in[1], out[0]);
     case OpKind::kSoftmaxXent: {
-      SIEVE_ASSIGN_OR_RETURN(const ops::SoftmaxXentStats stats,
-                             ops::SoftmaxXentForward(in[0], in[1], out[0],
-                                                     XentOptions(std::get<graph::SoftmaxXentAttr>(n.attr))));
+      SIEVE_ASSIGN_OR_RETURN(
+          const ops::SoftmaxXentStats stats,
+          ops::SoftmaxXentForward(in[0], in[1], out[0], XentOptions(std::get<graph::SoftmaxXentAttr>(n.attr))));
       if (call.stats) *call.stats = stats;
       return Status::Ok();
     }
     case OpKind::kSoftmaxXentBackward: {
       const auto& attr = std::get<graph::SoftmaxXentAttr>(n.attr);
       return ops::SoftmaxXentBackward(in[0], in[1], out[0], attr.loss_weight, XentOptions(attr));
-    }
-    case OpKind::kIm2Col: {
-      const auto& attr = std::get<graph::ConvAttr>(n.attr);
-      return ops::Im2ColBatch(in[0], attr.geometry, ChannelsOf(attr), out[0]);
-    }
-    case OpKind::kCol2Im: {
-      const auto& attr = std::get<graph::ConvAttr>(n.attr);
-      return ops::Col2ImBatch(in[0], attr.geometry, ChannelsOf(attr), out[0], attr.beta);
     }
     case OpKind::kMaxPool:
       return ops::MaxPoolForward(in[0], std::get<graph::PoolAttr>(n.attr).geometry, out[0], out[1]);
@@ -191,8 +177,6 @@ Status Dispatch(const NodeCall& call) {
       return CopyInto(in[0], out[0]);
     case OpKind::kAdd:
       return ops::Add(in[0], in[1], out[0]);
-    case OpKind::kSwapLeadingAxes:
-      return ops::SwapLeadingAxes(in[0], out[0]);
     case OpKind::kCount:
       break;
   }

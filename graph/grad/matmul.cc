@@ -10,6 +10,16 @@
 // scales keeps scaling. Which entries a pattern drops is thereby the same forward and backward;
 // a backward output that is Full along a selected dimension gets those entries from a base (zero,
 // or the partial gradient), since SPEC 2.8 gives dropped weights zero gradient.
+//
+// An implicit-GEMM convolution (ops::ImplicitConv, role kForward: y[n] = W col(x[n])) has the
+// same two backward GEMMs as a MatMul without transposes, each again an implicit convolution
+// with the transposes fixed by its role:
+//
+//   dW = alpha sum_n dy[n] col(x[n])^T     kGradWeight, MatMul{dy, x} (M' = M, N' = K, K' = N)
+//   dx[n] = col2im(alpha W^T dy[n])        kGradInput,  MatMul{W, dy} (M' = K, N' = N, K' = M)
+//
+// so a channel site's K use becomes dW's N use (its dropped columns come from the base) and dx's
+// M use (its dropped maps come from the base). The two backward roles have no gradient rule.
 #include <array>
 #include <optional>
 
@@ -122,12 +132,26 @@ bool LeavesOutputUnwritten(const ops::MatMulAttr& attr, const std::vector<SiteUs
   return false;
 }
 
+// The backward GEMMs of an implicit convolution's forward: the plans of a MatMul without
+// transposes, the transposes left to the role (ops/matmul/matmul.h).
+GemmPlan PlanConvGrad(const ops::MatMulAttr& f, bool grad_a) {
+  ops::MatMulAttr untransposed = f;
+  untransposed.trans_a = untransposed.trans_b = false;
+  GemmPlan plan = grad_a ? PlanGradA(untransposed) : PlanGradB(untransposed);
+  plan.trans_a = plan.trans_b = false;
+  return plan;
+}
+
 // Emits the GEMM that computes the gradient of `target` (the forward A or B) and adds it.
 Status EmitGemm(GradContext& ctx, const GemmPlan& plan, ValueId target, ValueId dc, const char* suffix) {
   const Node& f = ctx.forward();
   const auto& fattr = std::get<ops::MatMulAttr>(f.attr);
   auto value_of = [&](Operand op) { return op == Operand::kA ? f.inputs[0] : op == Operand::kB ? f.inputs[1] : dc; };
   ops::MatMulAttr attr = MapAttr(fattr, plan);
+  if (fattr.conv) {
+    using Role = ops::ImplicitConv::Role;
+    attr.conv = ops::ImplicitConv{plan.c == Operand::kA ? Role::kGradWeight : Role::kGradInput, fattr.conv->geometry};
+  }
   std::vector<SiteUse> sites;
   for (const SiteUse& use : f.sites) sites.push_back(MapUse(use, plan));
   const std::string name = BackwardName(ctx, suffix);
@@ -149,13 +173,17 @@ Status MatMulGrad(GradContext& ctx) {
   const ValueId a = f.inputs[0], b = f.inputs[1];
   const std::optional<ValueId> dc = ctx.GradOf(f.outputs[0]);
   if (!dc) return Status::Ok();
+  SIEVE_ENSURE(!attr.conv || attr.conv->role == ops::ImplicitConv::Role::kForward, StatusCode::kUnimplemented,
+               DescribeNode(f) << ": an implicit convolution's " << ConvRoleName(attr.conv->role)
+                               << " GEMM has no gradient rule (only the forward convolution is differentiated)");
   // Read everything from `f` before emitting: Emit appends nodes and may move the node table.
   const bool base_needs = f.has_base() && ctx.NeedsGrad(f.inputs[2]);
   const ValueId base = f.has_base() ? f.inputs[2] : ValueId{-1};
   const bool unwritten = LeavesOutputUnwritten(attr, f.sites);
   const float beta = attr.beta;
   const std::string node = DescribeNode(f);
-  const GemmPlan plan_a = PlanGradA(attr), plan_b = PlanGradB(attr);
+  const GemmPlan plan_a = attr.conv ? PlanConvGrad(attr, true) : PlanGradA(attr);
+  const GemmPlan plan_b = attr.conv ? PlanConvGrad(attr, false) : PlanGradB(attr);
   if (ctx.NeedsGrad(a)) SIEVE_RETURN_IF_ERROR(EmitGemm(ctx, plan_a, a, *dc, ".grad_a"));
   if (ctx.NeedsGrad(b)) SIEVE_RETURN_IF_ERROR(EmitGemm(ctx, plan_b, b, *dc, ".grad_b"));
   if (base_needs) {

@@ -30,7 +30,8 @@ Status SoftmaxXentGrad(GradContext& ctx);
 
 // graph/grad/matmul.cc
 /// C = alpha op(A) op(B) (+ beta base): one GEMM for dA and one for dB, with the forward's site
-/// uses and selections mapped onto them; the base gets dC when beta = 1.
+/// uses and selections mapped onto them; the base gets dC when beta = 1. An implicit convolution's
+/// forward gets its kGradWeight and kGradInput GEMMs; those two roles have no rule (an error).
 Status MatMulGrad(GradContext& ctx);
 
 // graph/grad/elementwise.cc
@@ -48,10 +49,6 @@ Status CopyGrad(GradContext& ctx);
 Status AddOpGrad(GradContext& ctx);
 
 // graph/grad/conv.cc
-/// Im2Col: Col2Im with the same geometry and kept channels.
-Status Im2ColGrad(GradContext& ctx);
-/// SwapLeadingAxes [A, B, R] -> [B, A, R]: the same swap back.
-Status SwapLeadingAxesGrad(GradContext& ctx);
 /// MaxPool: MaxPoolBackward(dy, argmax).
 Status MaxPoolGrad(GradContext& ctx);
 /// AvgPool: AvgPoolBackward(dy).

@@ -1,19 +1,18 @@
-// Lowering of Conv2d over NCHW input as one GEMM for the whole batch:
+// Lowering of Conv2d over NCHW input as one implicit-GEMM MatMul (ops/matmul/matmul.h,
+// ImplicitConv): a GEMM per image whose column matrix the op builds a piece at a time, never for
+// the whole batch:
 //
-//   Im2Col      x [B, Cin, H, W]  -> "<layer>.col" [Cin*k*k, B*HoWo]        (workspace)
-//   MatMul      W [Cout, Cin*k*k] x col -> "<layer>.matmul.out" [Cout, B*HoWo] (channel-major)
-//   SwapLeadingAxes   (a reading view "<layer>.cbp" [Cout, B, HoWo] of it)
-//               -> "<layer>.swap.out" [B, Cout, HoWo], read as NCHW through "<layer>.nchw"
-//   ChannelBiasAdd    -> "<layer>.out" [B, Cout, Ho, Wo]
+//   MatMul{conv = kForward}  W [Cout, Cin*k*k], x [B, Cin, H, W] -> "<layer>.matmul.out" [B, Cout, Ho, Wo]
+//   ChannelBiasAdd           -> "<layer>.out" [B, Cout, Ho, Wo]
 //
-// Without a bias the NCHW view is "<layer>.out".
+// Without a bias the MatMul's output is "<layer>.out".
 //
 // When the input blob is dropped by a channel site (a sensitivity or random-channel Dropout layer,
-// SPEC 3) the Im2Col takes a channels use of the site and "<layer>.col" is packed along its rows
-// in groups of k*k (the kept maps' rows only); the MatMul takes a K use (group k*k, W Full: its
-// kept columns are gathered, col Packed) that scales by Cin / kept. Autodiff maps the use onto the
-// grad-weight GEMM (dW Full: dropped columns get zero) and the grad-input GEMM (dcol Packed), and
-// Col2Im writes the kept maps only, so dropped maps get zero gradient.
+// SPEC 3) the MatMul takes a K use of the site (group k*k: kept map c keeps the K indices
+// c*k*k ... c*k*k + k*k - 1) that scales by Cin / kept, every operand Full: the op builds the
+// column matrix of the kept maps only and skips the dropped maps' weight columns. Autodiff maps
+// the use onto the grad-weight GEMM's N (dW: dropped columns get zero) and the grad-input GEMM's M
+// (dx: dropped maps get zero), graph/grad/matmul.cc.
 //
 // The weight is declared with the GEMM's shape [Cout, Cin*k*k] (row o is filter o in (c, ki, kj)
 // order, as Caffe stores it), so its fan-in for xavier/msra is Caffe's; its fan-out is Cout rather
@@ -43,41 +42,28 @@ Status LowerConv2d(const Layer& layer, const Conv2dSpec& spec, LowerContext& ctx
                                                          << "): " << st.message());
   x = ctx.Contiguous(layer, x, "in");
 
-  const int64_t batch = x_shape[0];
   const int64_t filters = spec.filters;
-  const int64_t patch = g.channels * g.kernel_area();
-  const int64_t plane = g.out_plane();
-  std::vector<SiteUse> im2col_uses, matmul_uses;
-  const ValueId col = ctx.AddValue(layer, "col", {patch, batch * plane}, ValueRole::kWorkspace);
+  std::vector<SiteUse> uses;
   if (const DroppedBlob* mark = ctx.Dropped(layer, 0)) {
     const DropoutSite& site = ctx.graph().site(mark->site);
     // Lower admits only channel sites here (CheckDroppedReaders), made over this input's maps.
     SIEVE_CHECK(site.kind == SiteKind::kChannel && site.width == g.channels,
                 DescribeLayer(layer) << ": reads " << DescribeSite(site) << " over " << g.channels << " maps");
-    im2col_uses.push_back(SiteUse{.site = mark->site, .target = SiteTarget::kChannels});
-    SiteUse k_use{.site = mark->site, .target = SiteTarget::kMatMulK, .group = g.kernel_area(), .scale = true};
-    k_use.b = ops::Layout::kPacked;
-    matmul_uses.push_back(k_use);
-    ctx.graph().PackValue(col, mark->site, 0, g.kernel_area());
+    uses.push_back(
+        SiteUse{.site = mark->site, .target = SiteTarget::kMatMulK, .group = g.kernel_area(), .scale = true});
   }
-  ctx.Emit(layer, OpKind::kIm2Col, "im2col", {x}, {col}, ConvAttr{.geometry = g}, std::move(im2col_uses));
-
-  const ValueId w = ctx.DeclareParam(layer, "w", {filters, patch}, spec.weight);
-  const ValueId gemm = ctx.AddValue(layer, "matmul.out", {filters, batch * plane});
-  ctx.Emit(layer, OpKind::kMatMul, "matmul", {w, col}, {gemm}, ops::MatMulAttr{}, std::move(matmul_uses));
-
-  const ValueId channel_major = ctx.Reshape(layer, gemm, {filters, batch, plane}, "cbp");
-  const ValueId batch_major = ctx.AddValue(layer, "swap.out", {batch, filters, plane});
-  ctx.Emit(layer, OpKind::kSwapLeadingAxes, "swap", {channel_major}, {batch_major});
-  const Shape y_shape = {batch, filters, g.out_h(), g.out_w()};
-  const ValueId nchw = ctx.Reshape(layer, batch_major, y_shape, spec.bias ? "nchw" : "out");
+  const ValueId w = ctx.DeclareParam(layer, "w", {filters, g.channels * g.kernel_area()}, spec.weight);
+  const Shape y_shape = {x_shape[0], filters, g.out_h(), g.out_w()};
+  const ValueId conv = ctx.AddValue(layer, spec.bias ? "matmul.out" : "out", y_shape);
+  const ops::MatMulAttr attr{.conv = ops::ImplicitConv{.role = ops::ImplicitConv::Role::kForward, .geometry = g}};
+  ctx.Emit(layer, OpKind::kMatMul, "matmul", {w, x}, {conv}, attr, std::move(uses));
   if (!spec.bias) {
-    ctx.SetOutput(layer, 0, nchw);
+    ctx.SetOutput(layer, 0, conv);
     return Status::Ok();
   }
   const ValueId b = ctx.DeclareParam(layer, "b", {filters}, spec.bias_param);
   const ValueId y = ctx.AddValue(layer, "out", y_shape);
-  ctx.Emit(layer, OpKind::kChannelBiasAdd, "bias", {nchw, b}, {y}, BiasAttr{});
+  ctx.Emit(layer, OpKind::kChannelBiasAdd, "bias", {conv, b}, {y}, BiasAttr{});
   ctx.SetOutput(layer, 0, y);
   return Status::Ok();
 }

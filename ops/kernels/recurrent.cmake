@@ -1,5 +1,5 @@
-# Kernels of the recurrent and conv lowerings and of gradient summation: elementwise Add,
-# SwapLeadingAxes (channel-major GEMM output <-> NCHW) and the LSTM gates; owner: kernels.
+# Kernels of the recurrent lowering and of gradient summation: elementwise Add and the LSTM gates;
+# owner: kernels.
 list(APPEND SIEVE_OPS_SOURCES
   ops/kernels/add.cc
   ops/kernels/add_cpu.cc
@@ -7,12 +7,8 @@ list(APPEND SIEVE_OPS_SOURCES
   ops/kernels/lstm_gates.cc
   ops/kernels/lstm_gates_cpu.cc
   ops/kernels/lstm_gates_ref.cc
-  ops/kernels/swap_axes.cc
-  ops/kernels/swap_axes_cpu.cc
-  ops/kernels/swap_axes_ref.cc
 )
 list(APPEND SIEVE_OPS_CUDA_SOURCES
   ops/kernels/add_cuda.cu
   ops/kernels/lstm_gates_cuda.cu
-  ops/kernels/swap_axes_cuda.cu
 )

@@ -79,7 +79,9 @@ std::optional<std::vector<Read>> ReadsOf(const graph::Graph& graph, graph::Value
     const graph::Node& node = graph.node(id);
     for (int i = 0; i < static_cast<int>(node.inputs.size()); ++i) {
       if (node.inputs[i] != param) continue;
-      const bool matmul_operand = node.kind == graph::OpKind::kMatMul && i < 2;
+      // An implicit convolution's operands are not the row-major GEMM operands OperandAxisDim reads.
+      const bool matmul_operand =
+          node.kind == graph::OpKind::kMatMul && i < 2 && !std::get<ops::MatMulAttr>(node.attr).conv;
       const bool bias = node.kind == graph::OpKind::kBiasAdd && i == 1;
       if (!matmul_operand && !bias) return std::nullopt;
       reads.push_back({&node, i});

@@ -1,8 +1,8 @@
 // Numeric tests of AppendBackward: small hand-built graphs run forward and backward on the CPU
 // executor, and every parameter's gradient is compared with central finite differences of the
 // loss. One graph per rule: MatMul in all four transpose cases, bias, activations, Bernoulli
-// dropout, row sites with packed values, tile sites, im2col + conv GEMM + swap axes + channel bias
-// + pooling (with and without a channel site), embedding, reshaping views, assembled values, sums
+// dropout, row sites with packed values, tile sites, implicit-GEMM convolutions + channel bias +
+// pooling (with and without a channel site), embedding, reshaping views, assembled values, sums
 // of several contributions (Add nodes, beta rewrites, a parameter read twice) and a custom
 // gradient; and lowered networks (graph/lower.h) end to end, the LSTM's own CustomGradient
 // included.
@@ -308,10 +308,10 @@ TEST_CASE("Finite differences: a tile site on an FC weight", "[graph][autodiff]"
       if ((n / 2 + k / 2) % 2 != 0) CHECK(dw[n * 6 + k] == 0.0f);
 }
 
-// Two conv layers over NCHW [2, 2, 5, 5], lowered as the lowering does: Im2Col, the GEMM
-// W [F, C*k*k] x col [C*k*k, B*HoWo], a view [F, B, HoWo], SwapLeadingAxes to [B, F, HoWo], the
-// channel bias, a view as NCHW. Between them tanh and a 2x2 pool; after them a flatten view and
-// the loss. With `channel_site`, conv2 keeps only some of its input maps (SPEC 3).
+// Two conv layers over NCHW [2, 2, 5, 5], lowered as the lowering does: one implicit-GEMM MatMul
+// W [F, C*k*k] x col(x[n]) per image (ops::ImplicitConv kForward) writing [B, F, Ho, Wo], then the
+// channel bias. Between them tanh and a 2x2 pool; after them a flatten view and the loss. With
+// `channel_site`, conv2 keeps only some of its input maps (SPEC 3): a K use in blocks of k*k.
 void ConvNet(OpKind pool, bool channel_site) {
   constexpr int64_t B = 2, C = 2, H = 5, F1 = 3, F2 = 4;
   Graph g;
@@ -322,25 +322,17 @@ void ConvNet(OpKind pool, bool channel_site) {
   auto conv = [&](const std::string& name, ValueId in, int64_t channels, int64_t size, int64_t filters, int64_t k,
                   int64_t pad, bool dropped) {
     const ops::ConvGeometry geom = ops::ConvGeometry::Square(channels, size, size, k, 1, pad);
-    const int64_t plane = geom.out_plane(), rows = channels * k * k;
-    const ValueId w = g.AddParam(name + ".w", {filters, rows});
+    const Shape y_shape = {B, filters, geom.out_h(), geom.out_w()};
+    const ValueId w = g.AddParam(name + ".w", {filters, channels * k * k});
     const ValueId bias = g.AddParam(name + ".b", {filters});
-    const ValueId col = g.AddValue(name + ".col", ValueRole::kWorkspace, {rows, B * plane});
-    const ValueId yc = Act(g, name + ".yc", {filters, B * plane});
-    const ValueId y3 = g.AddView(name + ".yc3", ValueRole::kActivation, {filters, B, plane}, yc);
-    const ValueId swapped = Act(g, name + ".swapped", {B, filters, plane});
-    const ValueId biased = Act(g, name + ".biased", {B, filters, plane});
-    std::vector<SiteUse> col_uses, gemm_uses;
-    if (dropped) {
-      g.PackValue(col, *site, 0, k * k);
-      col_uses.push_back(Use(*site, SiteTarget::kChannels));
-      gemm_uses.push_back(DimUse(*site, SiteTarget::kMatMulK, kFull, kPacked, kFull, true, k * k));
-    }
-    g.AddNode(OpKind::kIm2Col, name + ".im2col", {in}, {col}, ConvAttr{.geometry = geom}, Phase::kForward, col_uses);
-    g.AddNode(OpKind::kMatMul, name + ".gemm", {w, col}, {yc}, Trans(false, false), Phase::kForward, gemm_uses);
-    g.AddNode(OpKind::kSwapLeadingAxes, name + ".swap", {y3}, {swapped});
-    g.AddNode(OpKind::kChannelBiasAdd, name + ".bias", {swapped, bias}, {biased}, BiasAttr{});
-    return g.AddView(name + ".out", ValueRole::kActivation, {B, filters, geom.out_h(), geom.out_w()}, biased);
+    const ValueId y = Act(g, name + ".y", y_shape);
+    const ValueId out = Act(g, name + ".out", y_shape);
+    std::vector<SiteUse> gemm_uses;
+    if (dropped) gemm_uses.push_back(DimUse(*site, SiteTarget::kMatMulK, kFull, kFull, kFull, true, k * k));
+    const ops::MatMulAttr attr{.conv = ops::ImplicitConv{ops::ImplicitConv::Role::kForward, geom}};
+    g.AddNode(OpKind::kMatMul, name + ".gemm", {w, in}, {y}, attr, Phase::kForward, gemm_uses);
+    g.AddNode(OpKind::kChannelBiasAdd, name + ".bias", {y, bias}, {out}, BiasAttr{});
+    return out;
   };
   const ValueId c1 = conv("c1", x, C, H, F1, 3, 1, false);  // [2, 3, 5, 5]
   const ValueId t1 = Act(g, "t1", {B, F1, H, H});

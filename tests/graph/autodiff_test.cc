@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/verify.h"
@@ -405,6 +406,89 @@ TEST_CASE("Reshaping views pass gradients to their base and other views are refu
     CHECK(grads.status().code() == StatusCode::kUnimplemented);
     CHECK_THAT(grads.status().message(),
                Catch::Contains("'y.part'") && Catch::Contains("offset 4") && Catch::Contains("CustomGradient"));
+  }
+}
+
+// x [2, 3, 5, 5] -> conv (4 filters, 3x3) -> y [2, 4, 3, 3], read as logits [2, 36], with a
+// channel site over x's maps when `site`; x is a parameter, so both operands want a gradient.
+// With a backward role the node is not a well-formed convolution, only a node to differentiate.
+struct ConvForward {
+  Graph g;
+  NodeId loss{};
+  explicit ConvForward(bool site, ops::ImplicitConv::Role role = ops::ImplicitConv::Role::kForward) {
+    const ops::ConvGeometry geometry = ops::ConvGeometry::Square(3, 5, 5, 3);
+    const ValueId x = g.AddParam("x", {2, 3, 5, 5});
+    const ValueId w = g.AddParam("w", {4, 27});
+    const ValueId y = g.AddValue("y", ValueRole::kActivation, {2, 4, 3, 3});
+    const ValueId labels = g.AddValue("labels", ValueRole::kLabel, {2}, DType::kInt32);
+    const ValueId prob = g.AddValue("prob", ValueRole::kActivation, {2, 36});
+    std::vector<SiteUse> uses;
+    if (site) {
+      const SiteId s = g.AddSite({.name = "x.drop", .kind = SiteKind::kChannel, .width = 3, .rate = 0.4});
+      uses.push_back(SiteUse{.site = s, .target = SiteTarget::kMatMulK, .group = 9, .scale = true});
+    }
+    g.AddNode(OpKind::kMatMul, "conv", {w, x}, {y}, ops::MatMulAttr{.conv = ops::ImplicitConv{role, geometry}},
+              Phase::kForward, std::move(uses));
+    const ValueId logits = g.AddView("logits", ValueRole::kActivation, {2, 36}, y);
+    loss = g.AddNode(OpKind::kSoftmaxXent, "loss", {logits, labels}, {prob}, SoftmaxXentAttr{});
+  }
+};
+
+TEST_CASE("An implicit convolution's backward is a grad-weight and a grad-input implicit MatMul", "[graph][autodiff]") {
+  using Role = ops::ImplicitConv::Role;
+  SECTION("dense: both write their whole output") {
+    ConvForward c(false);
+    Differentiate(c.g, {c.loss});
+    RequireVerified(c.g);
+    const Node& dw = c.g.node(NodeNamed(c.g, "conv.grad_a"));
+    const Node& dx = c.g.node(NodeNamed(c.g, "conv.grad_b"));
+    const auto& dw_attr = std::get<ops::MatMulAttr>(dw.attr);
+    const auto& dx_attr = std::get<ops::MatMulAttr>(dx.attr);
+    CHECK(dw_attr.conv->role == Role::kGradWeight);
+    CHECK(dx_attr.conv->role == Role::kGradInput);
+    CHECK(dw_attr.conv->geometry.ToString() == ops::ConvGeometry::Square(3, 5, 5, 3).ToString());
+    CHECK((!dw_attr.trans_a && !dw_attr.trans_b && !dx_attr.trans_a && !dx_attr.trans_b));
+    REQUIRE((dw.inputs.size() == 2 && dx.inputs.size() == 2));
+    CHECK(dw.inputs[1] == Val(c.g, "x"));
+    CHECK(dx.inputs[0] == Val(c.g, "w"));
+    CHECK(dw.inputs[0] == dx.inputs[1]);  // dy
+    CHECK(c.g.value(dw.inputs[0]).planned == Shape{2, 4, 3, 3});
+    CHECK((dw_attr.beta == 0.0f && dx_attr.beta == 0.0f));
+  }
+  SECTION("a channel site: N use on dW, M use on dx, each over a base") {
+    ConvForward c(true);
+    Differentiate(c.g, {c.loss});
+    RequireVerified(c.g);
+    for (const auto& [name, target] :
+         {std::pair{"conv.grad_a", SiteTarget::kMatMulN}, std::pair{"conv.grad_b", SiteTarget::kMatMulM}}) {
+      INFO(name);
+      const Node& n = c.g.node(NodeNamed(c.g, name));
+      REQUIRE(n.sites.size() == 1);
+      CHECK(n.sites[0].target == target);
+      CHECK(n.sites[0].group == 9);
+      CHECK(n.sites[0].scale);
+      CHECK(n.has_base());
+      CHECK(std::get<ops::MatMulAttr>(n.attr).beta == 1.0f);
+    }
+    c.g.SetSitePattern(SiteId{0}, ops::ChannelSet{{0, 2}});
+    REQUIRE(ResolveSiteUses(c.g).ok());
+    REQUIRE(ResolveLiveShapes(c.g).ok());
+    RequireVerified(c.g);
+    const auto& dx_attr = std::get<ops::MatMulAttr>(c.g.node(NodeNamed(c.g, "conv.grad_b")).attr);
+    REQUIRE(dx_attr.m);
+    CHECK(ops::KeptCount(dx_attr.m->pattern, 27) == 18);
+    CHECK(dx_attr.alpha == Approx(1.5f));
+  }
+  SECTION("the backward roles have no gradient rule") {
+    for (const Role role : {Role::kGradWeight, Role::kGradInput}) {
+      ConvForward c(false, role);
+      const StatusOr<Gradients> grads = AppendBackward(c.g, {c.loss});
+      INFO(grads.status().ToString());
+      REQUIRE_FALSE(grads.ok());
+      CHECK(grads.status().code() == StatusCode::kUnimplemented);
+      CHECK_THAT(grads.status().message(), Catch::Contains("node 'conv'") && Catch::Contains(ConvRoleName(role)) &&
+                                               Catch::Contains("has no gradient rule"));
+    }
   }
 }
 

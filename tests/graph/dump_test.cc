@@ -78,8 +78,10 @@ TEST_CASE("AttrToString and SiteUseToString print every attribute family", "[gra
   CHECK(AttrToString(BiasAttr{}).empty());
   CHECK(AttrToString(ActivationAttr{ops::Activation::kTanh}) == "{tanh}");
   CHECK(AttrToString(SoftmaxXentAttr{-1, 0.5f}) == "{ignore_label=-1, loss_weight=0.5}");
-  CHECK(AttrToString(ConvAttr{ops::ConvGeometry::Square(3, 5, 5, 3), ops::ChannelSet{{0}}, 0.0f}) ==
-        "{" + ops::ConvGeometry::Square(3, 5, 5, 3).ToString() + ", channels: channels(1 kept)}");
+  const ops::ConvGeometry geometry = ops::ConvGeometry::Square(3, 5, 5, 3);
+  ops::MatMulAttr conv{.alpha = 1.5f, .conv = ops::ImplicitConv{ops::ImplicitConv::Role::kGradInput, geometry}};
+  conv.m = ops::DimSelection{ops::ChannelSet{{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 27};
+  CHECK(AttrToString(conv) == "{conv grad-input " + geometry.ToString() + ", alpha=1.5, M: channels(9 kept)/27}");
   CHECK(AttrToString(PoolAttr{ops::ConvGeometry::Square(2, 4, 4, 2, 2), 1.0f}) ==
         "{" + ops::ConvGeometry::Square(2, 4, 4, 2, 2).ToString() + ", beta=1}");
   CHECK(AttrToString(DropoutAttr{0.25f, SiteId{2}}) == "{p=0.25, site $2}");
@@ -91,7 +93,6 @@ TEST_CASE("AttrToString and SiteUseToString print every attribute family", "[gra
   CHECK(SiteUseToString(g, {.site = t, .target = SiteTarget::kMatMulTile, .scale = true}) == "tiles→tile on NxK scale");
   CHECK(SiteUseToString(g, {.site = c, .target = SiteTarget::kMatMulK, .group = 9, .b = ops::Layout::kPacked}) ==
         "conv.drop→K packed(b) group=9");
-  CHECK(SiteUseToString(g, {.site = c, .target = SiteTarget::kChannels}) == "conv.drop→channels");
   CHECK(SiteUseToString(g, {.site = SiteId{4}, .target = SiteTarget::kRows}) == "$4 <no such site>→rows");
 }
 

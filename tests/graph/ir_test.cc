@@ -125,8 +125,8 @@ TEST_CASE("Views write into an assembled value and read a produced one, in order
     g.AddNode(OpKind::kCopy, "step2", {steps[1]}, {steps[2]});
     const ValueId past = g.AddView("past", ValueRole::kActivation, {2, 4}, seq, 10, {12, 1});
     g.AddNode(OpKind::kCopy, "read", {past}, {g.AddValue("sink", ValueRole::kActivation, {2, 4})});
-    CHECK_THAT(Verify(g).message(), Catch::Contains("'past'") && Catch::Contains("reaches element 25") &&
-                                        Catch::Contains("which has 24"));
+    CHECK_THAT(Verify(g).message(),
+               Catch::Contains("'past'") && Catch::Contains("reaches element 25") && Catch::Contains("which has 24"));
   }
 }
 
@@ -298,33 +298,31 @@ TEST_CASE("Resolved MLP, conv and tile graphs verify and are accepted by the Mat
     ExpectEveryMatMulAccepted(g);
   }
   SECTION("convolution whose input channels a channel site drops") {
-    // x [2, 3, 5, 5], 3x3 kernel, no padding: col is (3*9) x (2*9), W is 4 x 27.
+    // x [2, 3, 5, 5], 3x3 kernel, no padding: one implicit-GEMM MatMul, K = 3*9, W is 4 x 27.
     Graph g;
     const ops::ConvGeometry geometry = ops::ConvGeometry::Square(3, 5, 5, 3);
     const SiteId s = g.AddSite({.name = "conv.drop", .kind = SiteKind::kChannel, .width = 3, .rate = 0.3});
     const ValueId x = g.AddValue("x", ValueRole::kInput, {2, 3, 5, 5});
     const ValueId w = g.AddParam("conv.w", {4, 27});
-    const ValueId col = g.AddValue("conv.col", ValueRole::kWorkspace, {27, 18});
-    const ValueId y = g.AddValue("conv.y", ValueRole::kActivation, {4, 18});
-    g.PackValue(col, s, 0, 9);
-    SiteUse channels{.site = s, .target = SiteTarget::kChannels};
-    SiteUse k{.site = s, .target = SiteTarget::kMatMulK, .group = 9, .b = ops::Layout::kPacked, .scale = true};
-    g.AddNode(OpKind::kIm2Col, "conv.im2col", {x}, {col}, ConvAttr{geometry}, Phase::kForward, {channels});
-    g.AddNode(OpKind::kMatMul, "conv.fwd", {w, col}, {y}, ops::MatMulAttr{}, Phase::kForward, {k});
+    const ValueId y = g.AddValue("conv.y", ValueRole::kActivation, {2, 4, 3, 3});
+    SiteUse k{.site = s, .target = SiteTarget::kMatMulK, .group = 9, .scale = true};
+    const ops::MatMulAttr conv{.conv = ops::ImplicitConv{ops::ImplicitConv::Role::kForward, geometry}};
+    g.AddNode(OpKind::kMatMul, "conv.fwd", {w, x}, {y}, conv, Phase::kForward, {k});
     REQUIRE(Verify(g).ok());
 
     g.SetSitePattern(s, ops::ChannelSet{{0, 2}});
     REQUIRE(ResolveSiteUses(g).ok());
     REQUIRE(ResolveLiveShapes(g).ok());
     CHECK(Verify(g).ok());
-    CHECK(std::get<ConvAttr>(g.node(NodeNamed(g, "conv.im2col")).attr).channels == ops::ChannelSet{{0, 2}});
     const ops::MatMulAttr& mm = MatMulOf(g, "conv.fwd");
+    REQUIRE(mm.conv);
     REQUIRE(mm.k);
     CHECK(mm.k->extent == 27);
     CHECK(ops::KeptIndices(mm.k->pattern, 27) ==
           std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 18, 19, 20, 21, 22, 23, 24, 25, 26});
+    CHECK((mm.k->a == ops::Layout::kFull && mm.k->b == ops::Layout::kFull));
     CHECK(mm.alpha == Approx(1.5f));  // 3 channels, 2 kept
-    CHECK(g.value(col).live == Shape{18, 18});
+    CHECK(g.value(x).live == Shape{2, 3, 5, 5});
     ExpectEveryMatMulAccepted(g);
   }
   SECTION("FC forward with a tile site on its weight") {

@@ -1,5 +1,5 @@
 // Tests of sensitivity-aware and random feature-map dropout on the graph (SPEC 3): the lowering
-// of channel sites (the conv's Im2Col, GEMMs and Col2Im annotated, the column matrix packed; the
+// of channel sites (the conv's three implicit-GEMM MatMuls annotated on their im2col dimension; the
 // errors for a site on the network input, a reader that is not a Conv2d, a rate that drops every
 // map), and the choice of maps by SensitivityDropPass over many iterations: exactly ceil(p * C)
 // dropped each time, drop frequencies equal to the exact inclusion probabilities of successive
@@ -14,6 +14,7 @@
 #include <functional>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/autodiff.h"
@@ -106,7 +107,7 @@ std::vector<int64_t> DropCounts(SensitivityDropPass& pass, Graph& g, SiteId site
   return counts;
 }
 
-TEST_CASE("Sensitivity dropout lowers to a channel site on the conv's im2col and three GEMMs", "[sensitivity][graph]") {
+TEST_CASE("Sensitivity dropout lowers to a channel site on the conv's three implicit GEMMs", "[sensitivity][graph]") {
   const Network network = ChannelNet(5, SensitivityDropout(0.4));
   LoweredNet net = LowerTraining(network, true);
   Graph& g = net.graph;
@@ -115,41 +116,41 @@ TEST_CASE("Sensitivity dropout lowers to a channel site on the conv's im2col and
   CHECK(site.kind == SiteKind::kChannel);
   CHECK(site.width == 5);
   CHECK(site.name == "drop.site");
-  const Node& im2col = NodeNamed(g, "conv2.im2col");
-  REQUIRE(im2col.sites.size() == 1);
-  CHECK(im2col.sites[0].target == SiteTarget::kChannels);
   const Node& fwd = NodeNamed(g, "conv2.matmul");
   REQUIRE(fwd.sites.size() == 1);
   CHECK(fwd.sites[0].target == SiteTarget::kMatMulK);
   CHECK(fwd.sites[0].group == 9);
   CHECK(fwd.sites[0].scale);
-  CHECK(fwd.sites[0].b == ops::Layout::kPacked);
+  CHECK((fwd.sites[0].a == ops::Layout::kFull && fwd.sites[0].b == ops::Layout::kFull));
+  CHECK(std::get<ops::MatMulAttr>(fwd.attr).conv->role == ops::ImplicitConv::Role::kForward);
   // The first conv reads the network input and is not annotated.
-  CHECK(NodeNamed(g, "conv1.im2col").sites.empty());
   CHECK(NodeNamed(g, "conv1.matmul").sites.empty());
-  // Backward: grad-weight (dW Full, N) and grad-input (dcol Packed, M) GEMMs, and Col2Im.
-  int gemms = 0, col2im = 0;
+  // Backward: the grad-weight GEMM (dW Full, N use) and the grad-input GEMM (dx Full, M use), both
+  // writing the kept part into a base.
+  std::vector<std::pair<ops::ImplicitConv::Role, SiteTarget>> backward;
   for (const Node& n : g.nodes()) {
     if (n.phase != Phase::kBackward) continue;
     for (const SiteUse& use : n.sites) {
       if (use.site != site.id) continue;
-      if (n.kind == OpKind::kCol2Im) ++col2im;
-      if (n.kind != OpKind::kMatMul) continue;
-      ++gemms;
+      REQUIRE(n.kind == OpKind::kMatMul);
+      const auto& mm = std::get<ops::MatMulAttr>(n.attr);
+      REQUIRE(mm.conv.has_value());
+      backward.emplace_back(mm.conv->role, use.target);
       CHECK(use.scale);
       CHECK(use.group == 9);
-      CHECK((use.target == SiteTarget::kMatMulN || use.target == SiteTarget::kMatMulM));
+      CHECK((use.a == ops::Layout::kFull && use.b == ops::Layout::kFull && use.c == ops::Layout::kFull));
+      CHECK(n.has_base());
+      CHECK(mm.beta == 1.0f);
     }
   }
-  CHECK(gemms == 2);
-  CHECK(col2im == 1);
+  CHECK(backward == std::vector<std::pair<ops::ImplicitConv::Role, SiteTarget>>{
+                        {ops::ImplicitConv::Role::kGradWeight, SiteTarget::kMatMulN},
+                        {ops::ImplicitConv::Role::kGradInput, SiteTarget::kMatMulM}});
 
   g.SetSitePattern(site.id, ops::ChannelSet{{0, 2, 4}});
   PassContext context;
   REQUIRE(MakeIterationPipeline({}).Run(g, context).ok());
-  const Value& col = g.value(*g.FindValue("conv2.col"));
-  CHECK(col.planned == Shape{45, 72});
-  CHECK(col.live == Shape{27, 72});
+  CHECK_FALSE(g.FindValue("conv2.col").ok());  // no column matrix in the graph: the op builds it
   const auto& attr = std::get<ops::MatMulAttr>(NodeNamed(g, "conv2.matmul").attr);
   REQUIRE(attr.k.has_value());
   CHECK(attr.alpha == Approx(5.0 / 3.0));

@@ -1,5 +1,5 @@
 // Verifier rules of the kinds the kernels helper added or completed: one LSTM step forward and
-// backward, Add and SwapLeadingAxes in a small hand-built graph that passes, and a broken operand
+// backward and Add in a small hand-built graph that passes, and a broken operand
 // shape (or packing) per rule, with the message naming the node and both shapes.
 #include <catch2/catch.hpp>
 #include <initializer_list>
@@ -80,29 +80,6 @@ TEST_CASE("Verify checks the operand shapes of the LSTM gate kinds", "[graph][ke
   SECTION("Add operands of different shapes") {
     s.g.mutable_value(s.sum).planned = s.g.mutable_value(s.sum).live = {kBatch, 4};
     ExpectInvalid(s.g, {"lstm.sum", "'lstm.h'", "planned shape of", "'lstm.h_plus_c'"});
-  }
-}
-
-TEST_CASE("Verify checks SwapLeadingAxes shapes and packings", "[graph][kernels]") {
-  Graph g;
-  const ValueId x = g.AddValue("conv.gemm", ValueRole::kInput, {4, 2, 9});  // [Cout, B, HW]
-  const ValueId y = g.AddValue("conv.nchw", ValueRole::kActivation, {2, 4, 9});
-  g.AddNode(OpKind::kSwapLeadingAxes, "conv.swap", {x}, {y});
-  CHECK(Verify(g).ok());
-  SECTION("not swapped") {
-    g.mutable_value(y).planned = g.mutable_value(y).live = {4, 2, 9};
-    ExpectInvalid(g, {"conv.swap", "[4, 2, 9]", "two leading axes swapped"});
-  }
-  SECTION("packing not swapped") {
-    const SiteId site = g.AddSite({.name = "conv.drop", .kind = SiteKind::kChannel, .width = 4, .rate = 0.5});
-    g.PackValue(x, site, 0);  // y should be packed along axis 1 too
-    ExpectInvalid(g, {"conv.swap", "packed like"});
-  }
-  SECTION("packing swapped") {
-    const SiteId site = g.AddSite({.name = "conv.drop", .kind = SiteKind::kChannel, .width = 4, .rate = 0.5});
-    g.PackValue(x, site, 0);
-    g.PackValue(y, site, 1);
-    CHECK(Verify(g).ok());
   }
 }
 

@@ -62,7 +62,7 @@ TEST_CASE("Verify rejects duplicate and missing names", "[graph]") {
     ExpectInvalid(g, {"two values are named 'h1'", "%8", "%20"});
   }
   SECTION("nodes") {
-    g.AddNode(OpKind::kFill, "loss", {}, {g.AddValue("z", ValueRole::kWorkspace, {1})}, FillAttr{});
+    g.AddNode(OpKind::kFill, "loss", {}, {g.AddValue("z", ValueRole::kActivation, {1})}, FillAttr{});
     ExpectInvalid(g, {"two nodes are named 'loss'", "#5", "#14"});
   }
   SECTION("sites") {
@@ -415,6 +415,96 @@ TEST_CASE("Verify checks MatMul operand shapes, planned and live", "[graph]") {
   }
 }
 
+// A convolution x [2, 3, 5, 5] -> y [2, 4, 3, 3] (3x3 kernel) as its three implicit-GEMM MatMuls,
+// a channel site over the 3 input maps on each one's im2col dimension.
+struct ConvGraph {
+  Graph g;
+  SiteId site;
+  ConvGraph() {
+    const ops::ConvGeometry geometry = ops::ConvGeometry::Square(3, 5, 5, 3);
+    site = g.AddSite({.name = "conv.drop", .kind = SiteKind::kChannel, .width = 3, .rate = 0.3});
+    const ValueId x = g.AddValue("x", ValueRole::kActivation, {2, 3, 5, 5});
+    g.AddNode(OpKind::kFill, "x.fill", {}, {x}, FillAttr{});
+    const ValueId w = g.AddParam("conv.w", {4, 27});
+    const ValueId y = g.AddValue("y", ValueRole::kActivation, {2, 4, 3, 3});
+    const ValueId dy = g.AddValue("dy", ValueRole::kActivationGrad, {2, 4, 3, 3});
+    const ValueId dw = g.AddValue("dw", ValueRole::kParamGrad, {4, 27});
+    const ValueId dx = g.AddValue("dx", ValueRole::kActivationGrad, {2, 3, 5, 5});
+    using Role = ops::ImplicitConv::Role;
+    auto conv = [&](Role role) { return ops::MatMulAttr{.conv = ops::ImplicitConv{role, geometry}}; };
+    auto use = [&](SiteTarget target) { return SiteUse{.site = site, .target = target, .group = 9, .scale = true}; };
+    g.AddNode(OpKind::kMatMul, "conv.fwd", {w, x}, {y}, conv(Role::kForward), Phase::kForward,
+              {use(SiteTarget::kMatMulK)});
+    g.AddNode(OpKind::kFill, "dy.fill", {}, {dy}, FillAttr{}, Phase::kBackward);
+    g.AddNode(OpKind::kMatMul, "conv.dw", {dy, x}, {dw}, conv(Role::kGradWeight), Phase::kBackward,
+              {use(SiteTarget::kMatMulN)});
+    g.AddNode(OpKind::kMatMul, "conv.dx", {w, dy}, {dx}, conv(Role::kGradInput), Phase::kBackward,
+              {use(SiteTarget::kMatMulM)});
+  }
+  ops::MatMulAttr& attr(std::string_view node) { return std::get<ops::MatMulAttr>(NodeOf(g, node).attr); }
+  void Resolve(const ops::ChannelSet& kept) {
+    g.SetSitePattern(site, kept);
+    REQUIRE(ResolveSiteUses(g).ok());
+    REQUIRE(ResolveLiveShapes(g).ok());
+  }
+};
+
+TEST_CASE("Verify checks implicit-convolution MatMuls per role", "[graph]") {
+  ConvGraph c;
+  REQUIRE(Verify(c.g).ok());
+  c.Resolve(ops::ChannelSet{{0, 2}});
+  REQUIRE(Verify(c.g).ok());
+  SECTION("the weight's patch size") {
+    ValueOf(c.g, "conv.w").planned = ValueOf(c.g, "conv.w").live = {4, 18};
+    ExpectInvalid(c.g, {"node 'conv.fwd' (#1 MatMul): planned shapes", "implicit convolution (forward",
+                        "operand a must be [4, 27]", "A [4, 18], B [2, 3, 5, 5], C [2, 4, 3, 3]"});
+  }
+  SECTION("the output image") {
+    ValueOf(c.g, "y").planned = ValueOf(c.g, "y").live = {2, 4, 5, 5};
+    ExpectInvalid(c.g, {"node 'conv.fwd'", "operand c must be [2, 4, 3, 3]"});
+  }
+  SECTION("the grad-weight output") {
+    ValueOf(c.g, "dw").planned = ValueOf(c.g, "dw").live = {27, 4};
+    ExpectInvalid(c.g, {"node 'conv.dw'", "implicit convolution (grad-weight", "operand c must be [4, 27]"});
+  }
+  SECTION("the grad-input output") {
+    ValueOf(c.g, "dx").planned = ValueOf(c.g, "dx").live = {2, 3, 4, 4};
+    ExpectInvalid(c.g, {"node 'conv.dx'", "implicit convolution (grad-input", "operand c must be [2, 3, 5, 5]"});
+  }
+  SECTION("a bad geometry") {
+    c.attr("conv.fwd").conv->geometry.kernel_h = 7;
+    ExpectInvalid(c.g, {"node 'conv.fwd'", "implicit convolution (forward)"});
+  }
+  SECTION("a transpose") {
+    c.attr("conv.dx").trans_a = true;
+    ExpectInvalid(c.g, {"node 'conv.dx'", "the role fixes the transposes"});
+  }
+  SECTION("a selection off the im2col dimension") {
+    c.attr("conv.fwd").m = ops::DimSelection{ops::ChannelSet{{0}}, 4};
+    ExpectInvalid(c.g, {"node 'conv.fwd'", "dimension M carries a selection; only the im2col dimension K may"});
+  }
+  SECTION("a packed selection") {
+    c.attr("conv.dw").n->c = ops::Layout::kPacked;
+    ExpectInvalid(c.g, {"node 'conv.dw' (#3 MatMul): live shapes", "dimension N must be Full in every operand"});
+  }
+  SECTION("a selection that splits a map's kh*kw block") {
+    c.attr("conv.dx").m->pattern = ops::ChannelSet{{0, 1, 2}};
+    ExpectInvalid(c.g, {"node 'conv.dx'", "must keep whole input maps (channel sets of 9-index blocks)"});
+  }
+  SECTION("a site use on another dimension or packed") {
+    NodeOf(c.g, "conv.fwd").sites[0].target = SiteTarget::kMatMulN;
+    ExpectInvalid(c.g, {"node 'conv.fwd'", "implicit convolution (forward) takes a use of site 'conv.drop'",
+                        "only on its im2col dimension K, Full in every operand; got N"});
+    NodeOf(c.g, "conv.fwd").sites[0].target = SiteTarget::kMatMulK;
+    NodeOf(c.g, "conv.fwd").sites[0].b = ops::Layout::kPacked;
+    ExpectInvalid(c.g, {"node 'conv.fwd'", "Full in every operand; got K"});
+  }
+  SECTION("a use whose extent is not Cin * kh * kw") {
+    NodeOf(c.g, "conv.dx").sites[0].group = 4;
+    ExpectInvalid(c.g, {"node 'conv.dx'", "M has dense extent 27 but site 'conv.drop'", "spans 3 units x group 4"});
+  }
+}
+
 TEST_CASE("Verify checks the attributes of the helper kinds", "[graph]") {
   Graph g;
   const SiteId bern = g.AddSite({.name = "drop", .kind = SiteKind::kBernoulli, .width = 8, .rate = 0.25});
@@ -435,17 +525,6 @@ TEST_CASE("Verify checks the attributes of the helper kinds", "[graph]") {
     const ValueId b = g.AddParam("b", {3});
     g.AddNode(OpKind::kChannelBiasAdd, "cbias", {x, b}, {y}, BiasAttr{ops::RowPattern{1, 2, 0}});
     ExpectInvalid(g, {"node 'cbias' (#0 ChannelBiasAdd)", "takes no column pattern"});
-  }
-  SECTION("convolution geometry") {
-    const ValueId col = g.AddValue("col", ValueRole::kWorkspace, {147, 2});
-    g.AddNode(OpKind::kIm2Col, "im2col", {x}, {col}, ConvAttr{ops::ConvGeometry::Square(3, 5, 5, 7)});
-    ExpectInvalid(g, {"node 'im2col' (#0 Im2Col)"});
-  }
-  SECTION("kept channels") {
-    const ValueId col = g.AddValue("col", ValueRole::kWorkspace, {27, 18});
-    g.AddNode(OpKind::kIm2Col, "im2col", {x}, {col},
-              ConvAttr{ops::ConvGeometry::Square(3, 5, 5, 3), ops::ChannelSet{{2, 1}}});
-    ExpectInvalid(g, {"node 'im2col' (#0 Im2Col)", "kept channels: channel set must be sorted"});
   }
   SECTION("pooling geometry") {
     const ValueId p = g.AddValue("p", ValueRole::kActivation, {2, 3, 3, 3});

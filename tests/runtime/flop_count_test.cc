@@ -1,7 +1,8 @@
 // Tests of the executor's FLOP accounting (SPEC 2, issue 4): the MatMul FLOPs a run executes equal
 // the analytic count for the sampled patterns, counted here by brute force over the kept units or
-// weight elements, for a row site between two FC layers (forward and backward) and for a tile site
-// on a weight; a run without patterns executes its dense count.
+// weight elements, for a row site between two FC layers (forward and backward), for a tile site
+// on a weight and for a channel site on an implicit convolution (counted over every image); a run
+// without patterns executes its dense count.
 #include <catch2/catch.hpp>
 #include <random>
 #include <vector>
@@ -113,6 +114,44 @@ TEST_CASE("The executor counts the MatMul FLOPs of a tile site at the analytic v
       CHECK((*executor)->flops().executed == 3 * 2 * kBatch * kept);
       CHECK((*executor)->flops().dense == 3 * 2 * kBatch * kN * kK);
     }
+  }
+}
+
+TEST_CASE("The executor counts the FLOPs of an implicit convolution over every image of the batch", "[runtime][ard]") {
+  // y = conv(x) (3x3, no padding) with a channel site over x's maps, x a parameter so that all three
+  // implicit-GEMM MatMuls run: forward, grad-weight and grad-input.
+  constexpr int64_t kBatch = 3, kMaps = 4, kSize = 5, kFilters = 2, kArea = 9, kPlane = 9;
+  Graph graph;
+  const graph::SiteId site =
+      graph.AddSite({.name = "x.drop", .kind = graph::SiteKind::kChannel, .width = kMaps, .rate = 0.5});
+  const ValueId x = graph.AddParam("x", {kBatch, kMaps, kSize, kSize});
+  const ValueId w = graph.AddParam("w", {kFilters, kMaps * kArea});
+  const ValueId labels = graph.AddValue("labels", ValueRole::kLabel, {kBatch}, DType::kInt32);
+  const ValueId y = graph.AddValue("y", ValueRole::kActivation, {kBatch, kFilters, 3, 3});
+  const ValueId logits = graph.AddView("logits", ValueRole::kActivation, {kBatch, kFilters * kPlane}, y);
+  const ValueId prob = graph.AddValue("prob", ValueRole::kActivation, {kBatch, kFilters * kPlane});
+  const ops::MatMulAttr conv{
+      .conv = ops::ImplicitConv{ops::ImplicitConv::Role::kForward, ops::ConvGeometry::Square(kMaps, kSize, kSize, 3)}};
+  const graph::SiteUse use{.site = site, .target = graph::SiteTarget::kMatMulK, .group = kArea, .scale = true};
+  graph.AddNode(graph::OpKind::kMatMul, "conv", {w, x}, {y}, conv, graph::Phase::kForward, {use});
+  const graph::NodeId loss =
+      graph.AddNode(graph::OpKind::kSoftmaxXent, "loss", {logits, labels}, {prob}, graph::SoftmaxXentAttr{});
+  const StatusOr<graph::Gradients> grads = graph::AppendBackward(graph, {loss});
+  INFO(grads.status().ToString());
+  REQUIRE(grads.ok());
+  auto executor = Executor::Create(graph, Device::CPU());
+  REQUIRE(executor.ok());
+  std::mt19937 rng(7);
+  BindExternals(**executor, rng);
+
+  // Each of the three GEMMs does, per image and kept map, Cout * Ho*Wo * k*k multiply-adds.
+  auto analytic = [&](int64_t kept) { return 3 * 2 * kBatch * kFilters * kPlane * kArea * kept; };
+  for (const std::vector<int64_t>& kept : {std::vector<int64_t>{0, 1, 2, 3}, {1, 3}, {2}}) {
+    INFO(kept.size() << " maps kept");
+    graph.SetSitePattern(site, ops::ChannelSet{kept});
+    RunIteration(graph, **executor);
+    CHECK((*executor)->flops().executed == analytic(static_cast<int64_t>(kept.size())));
+    CHECK((*executor)->flops().dense == analytic(kMaps));
   }
 }
 

@@ -133,7 +133,7 @@ TEST_CASE("Feature-map dropout on a conv equals the dense conv with masked weigh
     Lower(sparse, network, c.batch, true);
     Lower(dense, network, c.batch, false);
     const graph::Graph& g = sparse.net.graph;
-    const ValueId conv2_in = g.node(*g.FindNode("conv2.im2col")).inputs[0];
+    const ValueId conv2_in = g.node(*g.FindNode("conv2.matmul")).inputs[1];
     const ValueId conv2_in_grad = *g.FindValue(g.value(conv2_in).name + ".grad");
     Finish(sparse, data, labels, {conv2_in_grad});
     Finish(dense, data, labels);

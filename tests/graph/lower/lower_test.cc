@@ -141,7 +141,7 @@ TEST_CASE("Lower for evaluation drops the dropout nodes and keeps the losses", "
   CHECK(net.metrics.size() == 1);
 }
 
-TEST_CASE("Lower turns a convolution into Im2Col, MatMul, SwapLeadingAxes and ChannelBiasAdd", "[lower]") {
+TEST_CASE("Lower turns a convolution into one implicit-GEMM MatMul and ChannelBiasAdd", "[lower]") {
   Network net;
   net.Add(MakeLayer("data", InputSpec{.shape = {2, 7, 7}}, {}, {"data"}))
       .Add(MakeLayer("conv1", Conv2dSpec{.filters = 3, .kernel = 3, .stride = 2, .pad = 1}, {"data"}, {"conv1"}))
@@ -151,38 +151,34 @@ TEST_CASE("Lower turns a convolution into Im2Col, MatMul, SwapLeadingAxes and Ch
       .Add(MakeLayer("flat", FlattenSpec{}, {"pool2"}, {"flat"}));
   const LoweredNet lowered = LowerOk(net, 4);
   const Graph& g = lowered.graph;
-  CHECK(NodeList(g) == std::vector<std::string>{"conv1.im2col:Im2Col", "conv1.matmul:MatMul",
-                                                "conv1.swap:SwapLeadingAxes", "conv1.bias:ChannelBiasAdd",
-                                                "pool1.pool:MaxPool", "conv2.im2col:Im2Col", "conv2.matmul:MatMul",
-                                                "conv2.swap:SwapLeadingAxes", "pool2.pool:AvgPool"});
-  // conv1: 7x7, k3 s2 p1 -> 4x4.
-  const Value& col = g.value(Val(g, "conv1.col"));
-  CHECK(col.planned == Shape{18, 4 * 16});
-  CHECK(col.role == ValueRole::kWorkspace);
-  const auto& conv = std::get<ConvAttr>(g.node(NodeNamed(g, "conv1.im2col")).attr);
-  CHECK(conv.geometry.out_h() == 4);
-  CHECK(conv.geometry.stride_h == 2);
-  CHECK(conv.geometry.pad_w == 1);
-  CHECK(g.node(NodeNamed(g, "conv1.matmul")).inputs == std::vector<ValueId>{Val(g, "conv1.w"), Val(g, "conv1.col")});
-  CHECK(g.value(Val(g, "conv1.matmul.out")).planned == Shape{3, 64});
-  const Value& cbp = g.value(Val(g, "conv1.cbp"));
-  CHECK(cbp.planned == Shape{3, 4, 16});
-  REQUIRE(cbp.view);
-  CHECK(cbp.view->base == Val(g, "conv1.matmul.out"));
-  CHECK(g.value(Val(g, "conv1.swap.out")).planned == Shape{4, 3, 16});
-  const Value& nchw = g.value(Val(g, "conv1.nchw"));
-  CHECK(nchw.planned == Shape{4, 3, 4, 4});
-  REQUIRE(nchw.view);
-  CHECK(nchw.view->base == Val(g, "conv1.swap.out"));
+  CHECK(NodeList(g) == std::vector<std::string>{"conv1.matmul:MatMul", "conv1.bias:ChannelBiasAdd",
+                                                "pool1.pool:MaxPool", "conv2.matmul:MatMul", "pool2.pool:AvgPool"});
+  // conv1: 7x7, k3 s2 p1 -> 4x4, one GEMM per image writing NCHW directly; no column matrix value.
+  const Node& matmul = g.node(NodeNamed(g, "conv1.matmul"));
+  CHECK(matmul.inputs == std::vector<ValueId>{Val(g, "conv1.w"), lowered.blobs.at("data")});
+  const auto& attr = std::get<ops::MatMulAttr>(matmul.attr);
+  REQUIRE(attr.conv.has_value());
+  CHECK(attr.conv->role == ops::ImplicitConv::Role::kForward);
+  CHECK(attr.conv->geometry.channels == 2);
+  CHECK(attr.conv->geometry.out_h() == 4);
+  CHECK(attr.conv->geometry.stride_h == 2);
+  CHECK(attr.conv->geometry.pad_w == 1);
+  CHECK(attr.is_dense());
+  CHECK((!attr.trans_a && !attr.trans_b && attr.alpha == 1.0f && attr.beta == 0.0f));
+  const Value& out = g.value(Val(g, "conv1.matmul.out"));
+  CHECK(out.planned == Shape{4, 3, 4, 4});
+  CHECK_FALSE(out.view);
+  CHECK(!g.FindValue("conv1.col").ok());
   CHECK(g.value(lowered.blobs.at("conv1")).name == "conv1.out");
   // pool1: 4x4, k2 s2, ceil -> 2x2, with an int32 argmax.
   const Node& pool = g.node(NodeNamed(g, "pool1.pool"));
   CHECK(g.value(pool.outputs[0]).planned == Shape{4, 3, 2, 2});
   CHECK(g.value(pool.outputs[1]).dtype == DType::kInt32);
   CHECK(std::get<PoolAttr>(pool.attr).geometry.ceil_mode);
-  // conv2 has no bias: its output is the NCHW view.
+  // conv2 has no bias: its output is the MatMul's.
   CHECK(g.value(lowered.blobs.at("conv2")).name == "conv2.out");
-  CHECK(g.value(lowered.blobs.at("conv2")).view);
+  CHECK(g.node(NodeNamed(g, "conv2.matmul")).outputs == std::vector<ValueId>{lowered.blobs.at("conv2")});
+  CHECK(g.value(lowered.blobs.at("conv2")).planned == Shape{4, 5, 2, 2});
   // pool2: 2x2, k2 s1 -> 1x1; flat is a view [4, 5].
   CHECK(g.value(lowered.blobs.at("pool2")).planned == Shape{4, 5, 1, 1});
   CHECK(g.value(lowered.blobs.at("flat")).planned == Shape{4, 5});
