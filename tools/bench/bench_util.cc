@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "framework/memory.h"
+#include "runtime/trainer.h"
 
 #ifdef SIEVE_WITH_CUDA
 #include <cuda_runtime.h>
@@ -261,6 +262,16 @@ int FinishReport(const std::string& verb, const Options& options, const std::vec
   }
   std::printf("\nwrote %s\n", options.json_path.c_str());
   return 0;
+}
+
+void StepLog::Record(double wall_ms, const runtime::StepResult& result) {
+  step_ms.push_back(wall_ms);
+  passes_ms.push_back(result.passes_ms);
+  graph_ms.push_back(result.graph_ms);
+  update_ms.push_back(result.update_ms);
+  executed_flops += static_cast<double>(result.executed_flops);
+  dense_flops += static_cast<double>(result.dense_flops);
+  last_loss = result.loss;
 }
 
 }  // namespace sieve::bench

@@ -18,6 +18,10 @@
 
 #include "framework/device.h"
 
+namespace sieve::runtime {
+struct StepResult;
+}  // namespace sieve::runtime
+
 namespace sieve::bench {
 
 /// Options every verb understands; verb-specific flags stay in `args`.
@@ -123,5 +127,19 @@ inline double Mean(const std::vector<double>& values) {
   for (const double x : values) sum += x;
   return values.empty() ? 0.0 : sum / static_cast<double>(values.size());
 }
+
+/// What the timed training steps of one configuration measured (the lstm, cnn and zoo verbs): each step's
+/// wall time and the parts runtime::StepResult times, and the MatMul FLOPs summed over the steps.
+struct StepLog {
+  std::vector<double> step_ms, passes_ms, graph_ms, update_ms;
+  double executed_flops = 0, dense_flops = 0;
+  double last_loss = 0;
+
+  /// Appends one step that took `wall_ms` and returned `result`.
+  void Record(double wall_ms, const runtime::StepResult& result);
+  double steps() const { return static_cast<double>(step_ms.size()); }
+  /// Dense / executed MatMul FLOPs of the recorded steps: the speedup the FLOP count promises.
+  double FlopRatio() const { return dense_flops / executed_flops; }
+};
 
 }  // namespace sieve::bench

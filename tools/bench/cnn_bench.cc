@@ -169,20 +169,14 @@ struct Side {
   DropoutKind kind = DropoutKind::kBernoulli;  // kBernoulli here means dense (no dropout layer)
   std::unique_ptr<runtime::Trainer> trainer;
   Tensor features, labels;
-  std::vector<double> step_ms, passes_ms, graph_ms, update_ms;
-  double executed_flops = 0, dense_flops = 0;
+  StepLog log;
 
   Status Step(bool timed) {
     const auto start = Clock::now();
     SIEVE_ASSIGN_OR_RETURN(const runtime::StepResult r, trainer->Step(features, labels));
     Synchronize(trainer->options().device);
     if (!timed) return Status::Ok();
-    step_ms.push_back(Millis(start));
-    passes_ms.push_back(r.passes_ms);
-    graph_ms.push_back(r.graph_ms);
-    update_ms.push_back(r.update_ms);
-    executed_flops += static_cast<double>(r.executed_flops);
-    dense_flops += static_cast<double>(r.dense_flops);
+    log.Record(Millis(start), r);
     return Status::Ok();
   }
 };
@@ -302,15 +296,15 @@ int RunCnn(const Options& options) {
       }
     }
 
-    const double dense_mean = Mean(sides.front().step_ms);
+    const double dense_mean = Mean(sides.front().log.step_ms);
     const double torch_mean = Mean(torch_ms);
     const double conv_dense = ConvGemmFlops(model, 0.0);
     std::vector<Row> model_rows;
     for (Side& s : sides) {
       Row row;
       row.name = "sieve " + model.name + " " + s.label + " step";
-      row.timing = Timing::FromSamples(s.step_ms);
-      const double mean = Mean(s.step_ms);
+      row.timing = Timing::FromSamples(s.log.step_ms);
+      const double mean = Mean(s.log.step_ms);
       row.speedup = dense_mean / mean;
       row.text = {{"framework", "sieve"},
                   {"model", model.name},
@@ -319,13 +313,13 @@ int RunCnn(const Options& options) {
                      {"threads", static_cast<double>(threads)},
                      {"dropout", s.p},
                      {"mean_ms", mean},
-                     {"passes_mean_ms", Mean(s.passes_ms)},
-                     {"graph_mean_ms", Mean(s.graph_ms)},
-                     {"update_mean_ms", Mean(s.update_ms)},
-                     {"step_gflop_executed", s.executed_flops / static_cast<double>(s.step_ms.size()) * 1e-9},
-                     {"step_gflop_dense", s.dense_flops / static_cast<double>(s.step_ms.size()) * 1e-9}};
+                     {"passes_mean_ms", Mean(s.log.passes_ms)},
+                     {"graph_mean_ms", Mean(s.log.graph_ms)},
+                     {"update_mean_ms", Mean(s.log.update_ms)},
+                     {"step_gflop_executed", s.log.executed_flops / s.log.steps() * 1e-9},
+                     {"step_gflop_dense", s.log.dense_flops / s.log.steps() * 1e-9}};
       if (s.p > 0) {
-        row.ideal = s.dense_flops / s.executed_flops;
+        row.ideal = s.log.FlopRatio();
         row.efficiency = *row.speedup / *row.ideal;
         row.target = kTargetEfficiency;
         row.numbers.push_back({"conv_gemm_flop_ratio", conv_dense / ConvGemmFlops(model, s.p)});
@@ -352,7 +346,7 @@ int RunCnn(const Options& options) {
         "where the mean step goes (ms): step = passes + forward/backward (+ estimates) + update (+ batch copy)\n");
     for (const Side& s : sides)
       std::printf("  %-24s %7.2f = %5.2f + %7.2f + %5.2f   conv GEMM FLOP ratio %.2f\n", s.label.c_str(),
-                  Mean(s.step_ms), Mean(s.passes_ms), Mean(s.graph_ms), Mean(s.update_ms),
+                  Mean(s.log.step_ms), Mean(s.log.passes_ms), Mean(s.log.graph_ms), Mean(s.log.update_ms),
                   conv_dense / ConvGemmFlops(model, s.p));
     rows.insert(rows.end(), model_rows.begin(), model_rows.end());
   }

@@ -151,9 +151,8 @@ struct Side {
   std::unique_ptr<runtime::Trainer> trainer;
   std::unique_ptr<runtime::TokenStream> tokens;  // the LM's batches
   Tensor features, labels;                       // the classifier's one batch
-  std::vector<double> step_ms, cpu_ms, passes_ms, graph_ms, update_ms;
-  double executed_flops = 0, dense_flops = 0;
-  double last_loss = 0;
+  StepLog log;
+  std::vector<double> cpu_ms;  // process CPU time of each timed step
 
   static StatusOr<Side> Create(const LstmModel& m, double p, DropoutKind kind, const char* label,
                                const Tensor& corpus) {
@@ -200,14 +199,8 @@ struct Side {
     const double cpu_start = ProcessCpuMillis();
     const auto start = Clock::now();
     SIEVE_ASSIGN_OR_RETURN(runtime::StepResult r, Step());
-    step_ms.push_back(Millis(start));
+    log.Record(Millis(start), r);
     cpu_ms.push_back(ProcessCpuMillis() - cpu_start);
-    passes_ms.push_back(r.passes_ms);
-    graph_ms.push_back(r.graph_ms);
-    update_ms.push_back(r.update_ms);
-    executed_flops += static_cast<double>(r.executed_flops);
-    dense_flops += static_cast<double>(r.dense_flops);
-    last_loss = r.loss;
     return Status::Ok();
   }
 };
@@ -279,16 +272,16 @@ bool RunModel(const LstmModel& m, const Options& options, const Selection& selec
     char rate[32];
     std::snprintf(rate, sizeof(rate), "p=%.1f", p);
     const bool have_bernoulli = sides.front().kind == DropoutKind::kBernoulli;
-    const double bernoulli_mean = Mean(sides.front().step_ms);
+    const double bernoulli_mean = Mean(sides.front().log.step_ms);
     std::vector<Row> p_rows;
     for (const Side& s : sides) {
-      const double mean = Mean(s.step_ms);
+      const double mean = Mean(s.log.step_ms);
       Row row;
       row.name = std::string("sieve ") + m.key + " " + s.label + " " + rate + " step";
-      row.timing = Timing::FromSamples(s.step_ms);
-      const double steps = static_cast<double>(s.step_ms.size());
+      row.timing = Timing::FromSamples(s.log.step_ms);
+      const double steps = s.log.steps();
       if (s.kind == DropoutKind::kRow) {
-        row.ideal = s.dense_flops / s.executed_flops;
+        row.ideal = s.log.FlopRatio();
         row.target = kRowTarget;
       }
       if (have_bernoulli) row.speedup = bernoulli_mean / mean;
@@ -300,14 +293,14 @@ bool RunModel(const LstmModel& m, const Options& options, const Selection& selec
                      {"dropout", p},
                      {"mean_ms", mean},
                      {"cpu_mean_ms", Mean(s.cpu_ms)},
-                     {"gflop_executed_mean", s.executed_flops / steps * 1e-9},
-                     {"gflop_dense", s.dense_flops / steps * 1e-9},
+                     {"gflop_executed_mean", s.log.executed_flops / steps * 1e-9},
+                     {"gflop_dense", s.log.dense_flops / steps * 1e-9},
                      {"flop_ratio_nominal", s.kind == DropoutKind::kRow ? flops.Dense() / flops.Nominal(1 - p) : 1.0},
                      {"recurrent_flop_share", flops.recurrent / flops.Dense()},
-                     {"passes_mean_ms", Mean(s.passes_ms)},
-                     {"graph_mean_ms", Mean(s.graph_ms)},
-                     {"update_mean_ms", Mean(s.update_ms)},
-                     {"last_loss", s.last_loss}};
+                     {"passes_mean_ms", Mean(s.log.passes_ms)},
+                     {"graph_mean_ms", Mean(s.log.graph_ms)},
+                     {"update_mean_ms", Mean(s.log.update_ms)},
+                     {"last_loss", s.log.last_loss}};
       // The same from process CPU time: the robust reading single-threaded on a shared machine.
       if (have_bernoulli) {
         const double cpu_speedup = Mean(sides.front().cpu_ms) / Mean(s.cpu_ms);
@@ -324,10 +317,11 @@ bool RunModel(const LstmModel& m, const Options& options, const Selection& selec
         "mean step (ms) = passes + forward/backward + update (+ batch copy); process CPU ms per step; GFLOP executed "
         "/ dense per step\n");
     for (const Side& s : sides) {
-      const double steps = static_cast<double>(s.step_ms.size());
+      const double steps = s.log.steps();
       std::printf("  %-10s %8.2f = %5.2f + %8.2f + %6.2f   cpu %8.2f   %7.2f / %7.2f GFLOP  (nominal ratio %.2f)\n",
-                  s.label.c_str(), Mean(s.step_ms), Mean(s.passes_ms), Mean(s.graph_ms), Mean(s.update_ms),
-                  Mean(s.cpu_ms), s.executed_flops / steps * 1e-9, s.dense_flops / steps * 1e-9,
+                  s.label.c_str(), Mean(s.log.step_ms), Mean(s.log.passes_ms), Mean(s.log.graph_ms),
+                  Mean(s.log.update_ms), Mean(s.cpu_ms), s.log.executed_flops / steps * 1e-9,
+                  s.log.dense_flops / steps * 1e-9,
                   s.kind == DropoutKind::kRow ? flops.Dense() / flops.Nominal(1 - p) : 1.0);
     }
     std::fflush(stdout);

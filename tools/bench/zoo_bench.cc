@@ -279,21 +279,14 @@ struct SieveConfig {
   std::string label;           // "row p=0.5", "dense"
   BuiltTrainer built;
   size_t torch = 0;  // index of its PyTorch configuration
-  std::vector<double> step_ms, passes_ms, graph_ms, update_ms;
-  double executed_flops = 0, dense_flops = 0, last_loss = 0;
+  StepLog log;
 
   Status Step(const runtime::Batch& batch, Device device, bool timed) {
     const auto start = Clock::now();
     SIEVE_ASSIGN_OR_RETURN(const runtime::StepResult r, built.trainer->Step(batch.features, batch.labels));
     Synchronize(device);
     if (!timed) return Status::Ok();
-    step_ms.push_back(Millis(start));
-    passes_ms.push_back(r.passes_ms);
-    graph_ms.push_back(r.graph_ms);
-    update_ms.push_back(r.update_ms);
-    executed_flops += static_cast<double>(r.executed_flops);
-    dense_flops += static_cast<double>(r.dense_flops);
-    last_loss = r.loss;
+    log.Record(Millis(start), r);
     return Status::Ok();
   }
 };
@@ -505,17 +498,17 @@ class ModelRun {
     std::vector<Row> rows;
     const std::string data = model_.real_data ? "real" : "synthetic";
     for (const SieveConfig& c : configs_) {
-      const double mean = Mean(c.step_ms);
-      const double steps = static_cast<double>(c.step_ms.size());
+      const double mean = Mean(c.log.step_ms);
+      const double steps = c.log.steps();
       const std::optional<DropoutKind>& kind = c.variant->dropout.kind;
       Row row;
       row.name = "sieve " + model_.name + " " + c.label;
-      row.timing = Timing::FromSamples(c.step_ms);
+      row.timing = Timing::FromSamples(c.log.step_ms);
       // A dense variant that is not the reference (the MLP's) has no reference at its rate.
       const SieveConfig* reference = ReferenceOf(c);
-      if (reference != nullptr && (c.rate || &c == reference)) row.speedup = Mean(reference->step_ms) / mean;
+      if (reference != nullptr && (c.rate || &c == reference)) row.speedup = Mean(reference->log.step_ms) / mean;
       if (kind && *kind != DropoutKind::kBernoulli) {
-        row.ideal = c.dense_flops / c.executed_flops;
+        row.ideal = c.log.FlopRatio();
         row.target = *kind == DropoutKind::kTile ? kTileTarget : kTarget;
         if (row.speedup) row.efficiency = *row.speedup / *row.ideal;
       }
@@ -534,13 +527,13 @@ class ModelRun {
       row.numbers = {{"dropout", c.rate.value_or(0.0)},
                      {"batch", static_cast<double>(model_.batch.features.shape()[0])},
                      {"mean_ms", mean},
-                     {"gflop_executed_mean", c.executed_flops / steps * 1e-9},
-                     {"gflop_dense", c.dense_flops / steps * 1e-9},
-                     {"passes_mean_ms", Mean(c.passes_ms)},
-                     {"graph_mean_ms", Mean(c.graph_ms)},
-                     {"update_mean_ms", Mean(c.update_ms)},
+                     {"gflop_executed_mean", c.log.executed_flops / steps * 1e-9},
+                     {"gflop_dense", c.log.dense_flops / steps * 1e-9},
+                     {"passes_mean_ms", Mean(c.log.passes_ms)},
+                     {"graph_mean_ms", Mean(c.log.graph_ms)},
+                     {"update_mean_ms", Mean(c.log.update_ms)},
                      {"parameters", static_cast<double>(c.built.trainer->params().param_elements())},
-                     {"last_loss", c.last_loss}};
+                     {"last_loss", c.log.last_loss}};
       rows.push_back(std::move(row));
     }
     for (const TorchConfig& t : torch_) {
@@ -570,10 +563,10 @@ class ModelRun {
     std::printf(
         "mean step (ms) = passes + forward/backward + update (+ batch copy); GFLOP executed / dense per step\n");
     for (const SieveConfig& c : configs_) {
-      const double steps = static_cast<double>(c.step_ms.size());
-      std::printf("  %-28s %9.2f = %6.2f + %9.2f + %7.2f   %8.3f / %8.3f\n", c.label.c_str(), Mean(c.step_ms),
-                  Mean(c.passes_ms), Mean(c.graph_ms), Mean(c.update_ms), c.executed_flops / steps * 1e-9,
-                  c.dense_flops / steps * 1e-9);
+      const double steps = c.log.steps();
+      std::printf("  %-28s %9.2f = %6.2f + %9.2f + %7.2f   %8.3f / %8.3f\n", c.label.c_str(), Mean(c.log.step_ms),
+                  Mean(c.log.passes_ms), Mean(c.log.graph_ms), Mean(c.log.update_ms),
+                  c.log.executed_flops / steps * 1e-9, c.log.dense_flops / steps * 1e-9);
     }
     std::fflush(stdout);
     report->rows.insert(report->rows.end(), rows.begin(), rows.end());
